@@ -1,0 +1,2 @@
+//! Breaker benchmarks (filled by the svc-breaker issue).
+fn main() {}

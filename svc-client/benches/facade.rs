@@ -1,0 +1,2 @@
+//! Facade benchmarks (filled by the svc-client issue).
+fn main() {}

@@ -1,0 +1,2 @@
+//! Client benchmarks (filled by the svc-httpclient issue).
+fn main() {}

@@ -1,0 +1,44 @@
+//! `cargo xtask`: the project's automation, in Rust, with no dependencies.
+//!
+//! Every command prints each step before it runs it, stops at the first
+//! failure and says how to reproduce or fix it.
+
+mod ci;
+mod cmd;
+mod demo;
+
+use std::process::ExitCode;
+
+const HELP: &str = "\
+cargo xtask <COMMAND> [OPTIONS]
+
+Commands:
+  ci             run every check CI runs: fmt, clippy, tests, doc tests, docs,
+                 packaging dry run (the README's test command)
+  demo [--quick] start the demo services and drive a failure scenario
+  loom           model-check the circuit breaker's atomics with loom
+  help           print this help
+";
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let command = args.next();
+    let rest: Vec<String> = args.collect();
+    let result = match command.as_deref() {
+        Some("ci") => ci::run(&rest),
+        Some("demo") => demo::run(&rest),
+        Some("loom") => ci::loom(&rest),
+        None | Some("help" | "--help" | "-h") => {
+            print!("{HELP}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command `{other}`\n\n{HELP}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
