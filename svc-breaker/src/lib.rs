@@ -268,6 +268,7 @@ impl Permit<'_> {
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        self.breaker.record(self.epoch, self.trial, Outcome::Ignored);
+        self.breaker
+            .record(self.epoch, self.trial, Outcome::Ignored);
     }
 }

@@ -94,6 +94,22 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         "fix broken intra-doc links and missing docs",
     ));
 
+    // The breaker's loom models: every interleaving of acquire/record/transition.
+    steps.push(loom_step());
+
+    // End to end: the demo's scenario and a short fault storm, both of which
+    // exit non-zero when an expectation fails.
+    steps.push(Step::new(
+        "demo --quick",
+        xtask(&["demo", "--quick"]),
+        "run `cargo xtask demo --quick` and read which expectation failed",
+    ));
+    steps.push(Step::new(
+        "soak --quick",
+        xtask(&["soak", "--quick"]),
+        "run `cargo xtask soak --quick`; it names the violated invariant",
+    ));
+
     if !skip_package {
         // Packages every published crate on its own, as the registry would
         // see it; unpublished siblings resolve from the workspace.
@@ -116,11 +132,23 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// `cargo xtask <args>` as a child process (a step of its own).
+fn xtask(args: &[&str]) -> std::process::Command {
+    let mut command = cargo();
+    command.args(["run", "--quiet", "--locked", "--package", "xtask", "--"]);
+    command.args(args);
+    command
+}
+
 /// `cargo xtask loom`: the breaker's loom models, in release mode.
 pub(crate) fn loom(args: &[String]) -> Result<(), String> {
     if let Some(other) = args.first() {
         return Err(format!("loom: unknown option `{other}`"));
     }
+    loom_step().run()
+}
+
+fn loom_step() -> Step {
     let mut loom = cargo();
     loom.args([
         "test",
@@ -131,11 +159,13 @@ pub(crate) fn loom(args: &[String]) -> Result<(), String> {
         "loom",
     ])
     .env("RUSTFLAGS", "--cfg loom")
-    .env("CARGO_TARGET_DIR", crate::cmd::workspace_root().join("target/loom"));
+    .env(
+        "CARGO_TARGET_DIR",
+        crate::cmd::workspace_root().join("target/loom"),
+    );
     Step::new(
         "loom",
         loom,
         "a loom failure is a real interleaving bug; LOOM_LOG=trace shows it",
     )
-    .run()
 }

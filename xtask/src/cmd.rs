@@ -15,10 +15,7 @@ pub(crate) fn cargo() -> Command {
 /// The workspace root: the parent of this crate's manifest directory.
 pub(crate) fn workspace_root() -> PathBuf {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or(manifest)
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
 }
 
 /// One step of a command: a name, the command line, and a hint printed when
@@ -74,7 +71,11 @@ pub(crate) fn render(command: &Command) -> String {
         }
     }
     let program = command.get_program().to_string_lossy();
-    let program = if program.ends_with("cargo") { "cargo".into() } else { program };
+    let program = if program.ends_with("cargo") {
+        "cargo".into()
+    } else {
+        program
+    };
     out.push_str(&program);
     for arg in command.get_args() {
         out.push(' ');

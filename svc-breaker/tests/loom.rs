@@ -1,0 +1,2 @@
+//! Loom models of the breaker (filled by the svc-breaker issue).
+#![cfg(loom)]
