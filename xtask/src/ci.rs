@@ -114,7 +114,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         // Packages every published crate on its own, as the registry would
         // see it; unpublished siblings resolve from the workspace.
         let mut package = cargo();
-        package.args(["package", "--workspace", "--locked", "--exclude", "xtask"]);
+        package.args(["package", "--workspace", "--locked"]);
+        for name in unpublished_members()? {
+            package.args(["--exclude", &name]);
+        }
         steps.push(Step::new(
             "package",
             package,
@@ -130,6 +133,33 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Workspace members with `publish = false` (xtask, the demo, the bench
+/// harness): `cargo package --workspace` would package them too.
+fn unpublished_members() -> Result<Vec<String>, String> {
+    let root = crate::cmd::workspace_root();
+    let entries =
+        std::fs::read_dir(&root).map_err(|err| format!("cannot list {}: {err}", root.display()))?;
+    let mut names = Vec::new();
+    for entry in entries.flatten() {
+        let Ok(manifest) = std::fs::read_to_string(entry.path().join("Cargo.toml")) else {
+            continue;
+        };
+        let field = |key: &str| {
+            manifest.lines().find_map(|line| {
+                let (k, v) = line.split_once('=')?;
+                (k.trim() == key).then(|| v.trim().trim_matches('"').to_owned())
+            })
+        };
+        if field("publish").as_deref() == Some("false")
+            && let Some(name) = field("name")
+        {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
 }
 
 /// `cargo xtask <args>` as a child process (a step of its own).
