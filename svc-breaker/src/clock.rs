@@ -1,0 +1,134 @@
+//! Time, injected.
+//!
+//! The breaker never calls `Instant::now()` itself: it asks a [`Clock`]. In
+//! production that is [`SystemClock`]; in tests a [`ManualClock`] makes a 30 s
+//! reset timeout take microseconds and makes every boundary exact.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// A monotonic clock: the time elapsed since a fixed origin of the clock's
+/// choosing.
+///
+/// Implementations must never go backwards. The breaker reads the clock only
+/// off the closed-path fast path: when the circuit is open, on a transition,
+/// and to time calls when a slow-call threshold is configured.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use svc_breaker::Clock;
+///
+/// /// A clock frozen at one instant.
+/// struct Frozen(Duration);
+///
+/// impl Clock for Frozen {
+///     fn now(&self) -> Duration {
+///         self.0
+///     }
+/// }
+/// ```
+pub trait Clock: Send + Sync + 'static {
+    /// Time elapsed since this clock's origin.
+    fn now(&self) -> Duration;
+}
+
+impl<C: Clock + ?Sized> Clock for Arc<C> {
+    fn now(&self) -> Duration {
+        (**self).now()
+    }
+}
+
+/// The default clock: [`Instant`], measured from the clock's creation.
+#[derive(Debug, Clone, Copy)]
+pub struct SystemClock {
+    origin: Instant,
+}
+
+impl SystemClock {
+    /// A clock whose origin is now.
+    pub fn new() -> Self {
+        SystemClock {
+            origin: Instant::now(),
+        }
+    }
+}
+
+impl Default for SystemClock {
+    fn default() -> Self {
+        SystemClock::new()
+    }
+}
+
+impl Clock for SystemClock {
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+}
+
+/// A clock that moves only when told to, for tests.
+///
+/// Clones share the same time, so a test keeps one clone and gives another
+/// to the breaker. It starts at zero.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use svc_breaker::{CircuitBreaker, Config, ManualClock, State};
+///
+/// let clock = ManualClock::new();
+/// let breaker = CircuitBreaker::with_clock(Config::default().failure_threshold(1), clock.clone())?;
+/// breaker.try_acquire()?.record_failure();
+/// assert_eq!(breaker.state(), State::Open);
+///
+/// clock.advance(Duration::from_secs(30));
+/// assert_eq!(breaker.state(), State::HalfOpen);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct ManualClock {
+    nanos: Arc<AtomicU64>,
+}
+
+impl ManualClock {
+    /// A clock at zero.
+    pub fn new() -> Self {
+        ManualClock::default()
+    }
+
+    /// Moves the clock forward by `by` (saturating at about 584 years).
+    pub fn advance(&self, by: Duration) {
+        let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        let _ = self
+            .nanos
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
+                Some(now.saturating_add(by))
+            });
+    }
+
+    /// Sets the clock to `to`. Moving it backwards is allowed for tests of
+    /// misbehaving clocks; the breaker tolerates it (an open circuit simply
+    /// stays open longer).
+    pub fn set(&self, to: Duration) {
+        let to = u64::try_from(to.as_nanos()).unwrap_or(u64::MAX);
+        self.nanos.store(to, Ordering::Release);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Duration {
+        Duration::from_nanos(self.nanos.load(Ordering::Acquire))
+    }
+}
+
+impl fmt::Debug for ManualClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ManualClock")
+            .field("now", &self.now())
+            .finish()
+    }
+}

@@ -1,0 +1,498 @@
+//! Configuration: the seed's defaults, the optional failure-rate policy and
+//! open-duration backoff, and validation that turns bad input into a
+//! [`ConfigError`] before any traffic flows.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::Clock;
+use crate::error::ConfigError;
+use crate::transition::Transition;
+
+/// Largest `half_open_max_calls` and `success_threshold`: both are packed in
+/// 20 bits of the breaker's state word.
+pub const MAX_HALF_OPEN_CALLS: u32 = (1 << 20) - 1;
+
+/// Largest failure-rate window (one byte per slot).
+pub const MAX_WINDOW: u32 = 1_000_000;
+
+pub(crate) type Listener = Arc<dyn Fn(&Transition) + Send + Sync + 'static>;
+
+/// Breaker settings. The defaults are the seed's: open after 5 consecutive
+/// failures, stay open exactly 30 s, allow one trial call, close after one
+/// successful trial.
+///
+/// Setters are chainable and named after the settings; nothing is checked
+/// until [`CircuitBreaker::new`](crate::CircuitBreaker::new) (or
+/// [`Config::validate`]) returns a [`ConfigError`] naming the bad setting.
+///
+/// Two configs are equal when their settings are equal and they share the
+/// same clock and listener (by pointer).
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use svc_breaker::{CircuitBreaker, Config, FailureRate, OpenBackoff};
+///
+/// let config = Config::default()
+///     .failure_rate(FailureRate::new(50, 100).min_calls(20))
+///     .reset_timeout(Duration::from_secs(10))
+///     .open_backoff(OpenBackoff::new(Duration::from_secs(120)))
+///     .half_open_max_calls(3)
+///     .success_threshold(2)
+///     .on_transition(|t| eprintln!("breaker {:?} -> {:?} ({})", t.from(), t.to(), t.reason()));
+/// let breaker = CircuitBreaker::new(config)?;
+/// # Ok::<(), svc_breaker::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct Config {
+    pub(crate) failure_threshold: u32,
+    pub(crate) reset_timeout: Duration,
+    pub(crate) half_open_max_calls: u32,
+    pub(crate) success_threshold: u32,
+    pub(crate) failure_rate: Option<FailureRate>,
+    pub(crate) open_backoff: Option<OpenBackoff>,
+    pub(crate) name: Option<Arc<str>>,
+    pub(crate) clock: Option<Arc<dyn Clock>>,
+    pub(crate) listener: Option<Listener>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            failure_threshold: 5,
+            reset_timeout: Duration::from_secs(30),
+            half_open_max_calls: 1,
+            success_threshold: 1,
+            failure_rate: None,
+            open_backoff: None,
+            name: None,
+            clock: None,
+            listener: None,
+        }
+    }
+}
+
+impl Config {
+    /// Consecutive failures that open a closed circuit (default 5). Any
+    /// success resets the count; ignored outcomes leave it alone. Unused when
+    /// a [`failure_rate`](Config::failure_rate) policy is set.
+    pub fn failure_threshold(mut self, n: u32) -> Self {
+        self.failure_threshold = n;
+        self
+    }
+
+    /// How long the circuit stays open before it lets a trial call through
+    /// (default 30 s, must be > 0). Exact to the millisecond and never early:
+    /// the deadline is stored rounded up to a whole millisecond.
+    pub fn reset_timeout(mut self, d: Duration) -> Self {
+        self.reset_timeout = d;
+        self
+    }
+
+    /// Concurrent trial calls allowed in half-open (default 1, at most
+    /// [`MAX_HALF_OPEN_CALLS`]). Exactly this many are granted however many
+    /// callers race for them.
+    pub fn half_open_max_calls(mut self, n: u32) -> Self {
+        self.half_open_max_calls = n;
+        self
+    }
+
+    /// Successful trials that close the circuit (default 1, at most
+    /// [`MAX_HALF_OPEN_CALLS`]). Any failed trial re-opens it at once.
+    pub fn success_threshold(mut self, n: u32) -> Self {
+        self.success_threshold = n;
+        self
+    }
+
+    /// Opens on the failure rate over the last N calls instead of on
+    /// consecutive failures (the resilience4j default policy).
+    pub fn failure_rate(mut self, policy: FailureRate) -> Self {
+        self.failure_rate = Some(policy);
+        self
+    }
+
+    /// Lets the open period grow on consecutive re-opens (off by default:
+    /// every open lasts exactly `reset_timeout`).
+    pub fn open_backoff(mut self, backoff: OpenBackoff) -> Self {
+        self.open_backoff = Some(backoff);
+        self
+    }
+
+    /// A name for logs (the `tracing` feature) and `Debug` output, e.g. the
+    /// origin the breaker protects.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(Arc::from(name.into()));
+        self
+    }
+
+    /// The clock the breaker reads (default: a [`SystemClock`] created with
+    /// the breaker). Tests pass a [`ManualClock`].
+    ///
+    /// [`SystemClock`]: crate::SystemClock
+    /// [`ManualClock`]: crate::ManualClock
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Calls `listener` after every state transition, on the thread that
+    /// caused it, outside any lock (the breaker has none). Several listeners
+    /// run in the order they were added. Without a listener a transition
+    /// costs no call at all.
+    ///
+    /// The listener must be quick and must not panic; it may read the
+    /// breaker (e.g. [`metrics`](crate::CircuitBreaker::metrics)).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use svc_breaker::{CircuitBreaker, Config, State};
+    ///
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = Arc::clone(&seen);
+    /// let breaker = CircuitBreaker::new(
+    ///     Config::default()
+    ///         .failure_threshold(1)
+    ///         .on_transition(move |t| log.lock().unwrap().push((t.from(), t.to()))),
+    /// )?;
+    /// breaker.try_acquire()?.record_failure();
+    /// assert_eq!(*seen.lock().unwrap(), [(State::Closed, State::Open)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_transition(mut self, listener: impl Fn(&Transition) + Send + Sync + 'static) -> Self {
+        self.listener = Some(match self.listener.take() {
+            None => Arc::new(listener),
+            Some(first) => Arc::new(move |t: &Transition| {
+                first(t);
+                listener(t);
+            }),
+        });
+        self
+    }
+
+    /// Checks every setting, as [`CircuitBreaker::new`] does.
+    ///
+    /// [`CircuitBreaker::new`]: crate::CircuitBreaker::new
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.failure_threshold == 0 {
+            return Err(ConfigError::new("failure_threshold", "must be at least 1"));
+        }
+        if self.reset_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "reset_timeout",
+                "must be greater than zero",
+            ));
+        }
+        check_half_open("half_open_max_calls", self.half_open_max_calls)?;
+        check_half_open("success_threshold", self.success_threshold)?;
+        if let Some(rate) = &self.failure_rate {
+            rate.validate()?;
+        }
+        if let Some(backoff) = &self.open_backoff {
+            backoff.validate(self.reset_timeout)?;
+        }
+        Ok(())
+    }
+
+    /// Builds the breaker: the same as [`CircuitBreaker::new`]`(self)`.
+    ///
+    /// [`CircuitBreaker::new`]: crate::CircuitBreaker::new
+    pub fn build(self) -> Result<crate::CircuitBreaker, ConfigError> {
+        crate::CircuitBreaker::new(self)
+    }
+}
+
+fn check_half_open(setting: &'static str, n: u32) -> Result<(), ConfigError> {
+    if n == 0 {
+        return Err(ConfigError::new(setting, "must be at least 1"));
+    }
+    if n > MAX_HALF_OPEN_CALLS {
+        return Err(ConfigError::new(setting, "must be at most 1048575"));
+    }
+    Ok(())
+}
+
+impl PartialEq for Config {
+    fn eq(&self, other: &Self) -> bool {
+        fn same<T: ?Sized>(a: &Option<Arc<T>>, b: &Option<Arc<T>>) -> bool {
+            match (a, b) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                _ => false,
+            }
+        }
+        self.failure_threshold == other.failure_threshold
+            && self.reset_timeout == other.reset_timeout
+            && self.half_open_max_calls == other.half_open_max_calls
+            && self.success_threshold == other.success_threshold
+            && self.failure_rate == other.failure_rate
+            && self.open_backoff == other.open_backoff
+            && self.name == other.name
+            && same(&self.clock, &other.clock)
+            && same(&self.listener, &other.listener)
+    }
+}
+
+impl Eq for Config {}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Config");
+        if let Some(name) = &self.name {
+            d.field("name", name);
+        }
+        d.field("failure_threshold", &self.failure_threshold)
+            .field("reset_timeout", &self.reset_timeout)
+            .field("half_open_max_calls", &self.half_open_max_calls)
+            .field("success_threshold", &self.success_threshold)
+            .field("failure_rate", &self.failure_rate)
+            .field("open_backoff", &self.open_backoff)
+            .field(
+                "clock",
+                &if self.clock.is_some() {
+                    "custom"
+                } else {
+                    "system"
+                },
+            )
+            .field("on_transition", &self.listener.is_some())
+            .finish()
+    }
+}
+
+/// The failure-rate policy: open when at least `threshold_percent` of the
+/// last `window` recorded calls failed, once `min_calls` calls are in the
+/// window. Optionally, calls slower than a duration count as slow, and the
+/// circuit also opens when the slow-call rate reaches its own threshold.
+///
+/// The window is count-based (a ring of the last `window` outcomes), as
+/// resilience4j's default. Ignored outcomes do not enter it. It starts empty
+/// every time the circuit closes. Defaults: 50 % of the last 100 calls,
+/// `min_calls` = `window`, no slow-call threshold.
+///
+/// A slow *trial* in half-open counts as a failed trial: a dependency that
+/// is still too slow has not recovered.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use svc_breaker::{Config, FailureRate};
+///
+/// // Open when half of the last 50 calls failed (after at least 10 calls),
+/// // or when 80 % of them took 2 s or more.
+/// let config = Config::default().failure_rate(
+///     FailureRate::new(50, 50)
+///         .min_calls(10)
+///         .slow_calls(Duration::from_secs(2), 80),
+/// );
+/// assert!(config.validate().is_ok());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FailureRate {
+    pub(crate) threshold_percent: u32,
+    pub(crate) window: u32,
+    pub(crate) min_calls: Option<u32>,
+    pub(crate) slow_call_duration: Option<Duration>,
+    pub(crate) slow_call_threshold_percent: u32,
+}
+
+impl Default for FailureRate {
+    fn default() -> Self {
+        FailureRate::new(50, 100)
+    }
+}
+
+impl FailureRate {
+    /// Open at `threshold_percent` (1..=100) failures over the last `window`
+    /// calls (1..=[`MAX_WINDOW`]).
+    pub fn new(threshold_percent: u32, window: u32) -> Self {
+        FailureRate {
+            threshold_percent,
+            window,
+            min_calls: None,
+            slow_call_duration: None,
+            slow_call_threshold_percent: 100,
+        }
+    }
+
+    /// The failure percentage that opens the circuit (1..=100).
+    pub fn threshold_percent(mut self, percent: u32) -> Self {
+        self.threshold_percent = percent;
+        self
+    }
+
+    /// How many of the most recent calls the rate is computed over.
+    pub fn window(mut self, calls: u32) -> Self {
+        self.window = calls;
+        self
+    }
+
+    /// Calls needed in the window before the rate can open the circuit
+    /// (1..=`window`; default `window`).
+    pub fn min_calls(mut self, calls: u32) -> Self {
+        self.min_calls = Some(calls);
+        self
+    }
+
+    /// Counts calls taking `duration` or longer as slow, and opens the
+    /// circuit when `threshold_percent` (1..=100) of the window is slow. The
+    /// permit times the call with the breaker's clock, or the caller passes
+    /// the duration to [`Permit::record_with_duration`].
+    ///
+    /// [`Permit::record_with_duration`]: crate::Permit::record_with_duration
+    pub fn slow_calls(mut self, duration: Duration, threshold_percent: u32) -> Self {
+        self.slow_call_duration = Some(duration);
+        self.slow_call_threshold_percent = threshold_percent;
+        self
+    }
+
+    pub(crate) fn effective_min_calls(&self) -> u32 {
+        self.min_calls.unwrap_or(self.window)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=100).contains(&self.threshold_percent) {
+            return Err(ConfigError::new(
+                "failure_rate.threshold_percent",
+                "must be between 1 and 100",
+            ));
+        }
+        if self.window == 0 {
+            return Err(ConfigError::new(
+                "failure_rate.window",
+                "must be at least 1",
+            ));
+        }
+        if self.window > MAX_WINDOW {
+            return Err(ConfigError::new(
+                "failure_rate.window",
+                "must be at most 1000000",
+            ));
+        }
+        match self.min_calls {
+            Some(0) => {
+                return Err(ConfigError::new(
+                    "failure_rate.min_calls",
+                    "must be at least 1",
+                ));
+            }
+            Some(n) if n > self.window => {
+                return Err(ConfigError::new(
+                    "failure_rate.min_calls",
+                    "must not exceed failure_rate.window",
+                ));
+            }
+            _ => {}
+        }
+        if let Some(d) = self.slow_call_duration {
+            if d.is_zero() {
+                return Err(ConfigError::new(
+                    "failure_rate.slow_call_duration",
+                    "must be greater than zero",
+                ));
+            }
+            if !(1..=100).contains(&self.slow_call_threshold_percent) {
+                return Err(ConfigError::new(
+                    "failure_rate.slow_call_threshold_percent",
+                    "must be between 1 and 100",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Growth of the open period on consecutive re-opens.
+///
+/// The first open after the circuit was closed lasts exactly
+/// `reset_timeout`. Each time a half-open trial fails and the circuit
+/// re-opens, the period is multiplied by `multiplier` (default 2), capped at
+/// `max`, and shortened by a random fraction of up to `jitter_percent`
+/// (default 20 %) so that a fleet of clients does not probe a recovering
+/// service in lockstep, but never below `reset_timeout`. Closing the circuit
+/// resets the growth.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use svc_breaker::{Config, OpenBackoff};
+///
+/// // 30 s, then about 60 s, 120 s, 240 s, 300 s, 300 s ...
+/// let config = Config::default().open_backoff(
+///     OpenBackoff::new(Duration::from_secs(300)).jitter_percent(10),
+/// );
+/// assert!(config.validate().is_ok());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OpenBackoff {
+    pub(crate) max: Duration,
+    pub(crate) multiplier: u32,
+    pub(crate) jitter_percent: u32,
+}
+
+impl OpenBackoff {
+    /// Doubling open periods capped at `max` (which must be at least
+    /// `reset_timeout`), with 20 % jitter.
+    pub fn new(max: Duration) -> Self {
+        OpenBackoff {
+            max,
+            multiplier: 2,
+            jitter_percent: 20,
+        }
+    }
+
+    /// The growth factor per re-open (at least 1; default 2).
+    pub fn multiplier(mut self, factor: u32) -> Self {
+        self.multiplier = factor;
+        self
+    }
+
+    /// The largest share of a grown period (0..=100 %) removed at random
+    /// (default 20). Zero makes the growth deterministic.
+    pub fn jitter_percent(mut self, percent: u32) -> Self {
+        self.jitter_percent = percent;
+        self
+    }
+
+    /// The open period of the `reopens`-th consecutive re-open (0 is the
+    /// first open), before jitter.
+    pub(crate) fn period(&self, base: Duration, reopens: u32) -> Duration {
+        let mut d = base;
+        // 64 doublings of a nanosecond exceed any cap; bound the loop for multiplier 1.
+        for _ in 0..reopens.min(64) {
+            if d >= self.max {
+                break;
+            }
+            d = d.saturating_mul(self.multiplier);
+        }
+        d.min(self.max)
+    }
+
+    fn validate(&self, reset_timeout: Duration) -> Result<(), ConfigError> {
+        if self.multiplier == 0 {
+            return Err(ConfigError::new(
+                "open_backoff.multiplier",
+                "must be at least 1",
+            ));
+        }
+        if self.jitter_percent > 100 {
+            return Err(ConfigError::new(
+                "open_backoff.jitter_percent",
+                "must be between 0 and 100",
+            ));
+        }
+        if self.max < reset_timeout {
+            return Err(ConfigError::new(
+                "open_backoff.max",
+                "must be at least reset_timeout",
+            ));
+        }
+        Ok(())
+    }
+}

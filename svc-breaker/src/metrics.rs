@@ -1,0 +1,251 @@
+//! Statistics: striped counters on the hot path, a snapshot for readers.
+//!
+//! Every recorded call bumps a counter. One shared counter would make every
+//! core fight over one cache line, which is exactly the contention a
+//! lock-free breaker must not reintroduce; so the counters are striped over
+//! a few cache-line-aligned cells (a thread always uses the same cell) and
+//! summed when a snapshot is taken. They are statistics only: no decision
+//! reads them.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::transition::State;
+
+#[cfg(not(loom))]
+const STRIPES: usize = 8;
+#[cfg(loom)]
+const STRIPES: usize = 1;
+
+#[derive(Default)]
+#[repr(align(128))]
+struct Stripe {
+    successes: AtomicU64,
+    failures: AtomicU64,
+    ignored: AtomicU64,
+    slow: AtomicU64,
+    rejections: AtomicU64,
+}
+
+pub(crate) struct Counters {
+    stripes: [Stripe; STRIPES],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Counter {
+    Success,
+    Failure,
+    Ignored,
+    Rejection,
+}
+
+#[cfg(not(loom))]
+fn stripe_index() -> usize {
+    use std::sync::atomic::AtomicUsize;
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static INDEX: usize = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+    }
+    INDEX.try_with(|i| *i).unwrap_or(0)
+}
+
+#[cfg(loom)]
+fn stripe_index() -> usize {
+    0
+}
+
+/// Summed counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Totals {
+    pub(crate) successes: u64,
+    pub(crate) failures: u64,
+    pub(crate) ignored: u64,
+    pub(crate) slow: u64,
+    pub(crate) rejections: u64,
+}
+
+impl Counters {
+    pub(crate) fn new() -> Self {
+        Counters {
+            stripes: Default::default(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn add(&self, counter: Counter, slow: bool) {
+        let stripe = &self.stripes[stripe_index()];
+        let cell = match counter {
+            Counter::Success => &stripe.successes,
+            Counter::Failure => &stripe.failures,
+            Counter::Ignored => &stripe.ignored,
+            Counter::Rejection => &stripe.rejections,
+        };
+        cell.fetch_add(1, Ordering::Relaxed);
+        if slow {
+            stripe.slow.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn totals(&self) -> Totals {
+        let mut t = Totals::default();
+        for s in &self.stripes {
+            t.successes += s.successes.load(Ordering::Relaxed);
+            t.failures += s.failures.load(Ordering::Relaxed);
+            t.ignored += s.ignored.load(Ordering::Relaxed);
+            t.slow += s.slow.load(Ordering::Relaxed);
+            t.rejections += s.rejections.load(Ordering::Relaxed);
+        }
+        t
+    }
+}
+
+/// A snapshot of a breaker's state and counters, from
+/// [`CircuitBreaker::metrics`](crate::CircuitBreaker::metrics).
+///
+/// The counters are cumulative since the breaker was created (export them
+/// as monotonic counters); the rates describe the current window. A snapshot
+/// taken while other threads record is not a single atomic instant: each
+/// counter is exact, but two counters may be a few calls apart.
+///
+/// # Example
+///
+/// ```
+/// use svc_breaker::{CircuitBreaker, State};
+///
+/// let breaker = CircuitBreaker::default();
+/// breaker.try_acquire()?.record_success();
+/// breaker.try_acquire()?.record_failure();
+/// let m = breaker.metrics();
+/// assert_eq!(m.state(), State::Closed);
+/// assert_eq!((m.calls(), m.successes(), m.failures()), (2, 1, 1));
+/// assert_eq!(m.consecutive_failures(), 1);
+/// assert_eq!(m.failure_rate(), 50.0);
+/// # Ok::<(), svc_breaker::CircuitOpen>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Metrics {
+    pub(crate) state: State,
+    pub(crate) forced_open: bool,
+    pub(crate) disabled: bool,
+    pub(crate) epoch: u32,
+    pub(crate) totals: Totals,
+    pub(crate) consecutive_failures: u32,
+    pub(crate) window: Option<crate::window::Counts>,
+    pub(crate) half_open_in_flight: u32,
+    pub(crate) half_open_successes: u32,
+    pub(crate) time_in_state: Duration,
+    pub(crate) retry_after: Option<Duration>,
+}
+
+impl Metrics {
+    /// The state (see [`State`] for forced-open and disabled circuits).
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Whether the circuit is held open by hand.
+    pub fn is_forced_open(&self) -> bool {
+        self.forced_open
+    }
+
+    /// Whether the breaker is disabled (lets everything through).
+    pub fn is_disabled(&self) -> bool {
+        self.disabled
+    }
+
+    /// The current epoch (incremented by every transition).
+    pub fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
+    /// Calls that were let through and finished: successes, failures and
+    /// ignored outcomes (dropped permits included).
+    pub fn calls(&self) -> u64 {
+        self.totals.successes + self.totals.failures + self.totals.ignored
+    }
+
+    /// Calls recorded as successes.
+    pub fn successes(&self) -> u64 {
+        self.totals.successes
+    }
+
+    /// Calls recorded as failures.
+    pub fn failures(&self) -> u64 {
+        self.totals.failures
+    }
+
+    /// Calls recorded as ignored, including dropped permits.
+    pub fn ignored(&self) -> u64 {
+        self.totals.ignored
+    }
+
+    /// Calls at or over the slow-call duration (only counted when the
+    /// failure-rate policy has a slow-call threshold).
+    pub fn slow_calls(&self) -> u64 {
+        self.totals.slow
+    }
+
+    /// Calls rejected with [`CircuitOpen`](crate::CircuitOpen).
+    pub fn rejections(&self) -> u64 {
+        self.totals.rejections
+    }
+
+    /// The current failure rate in percent (0.0..=100.0): over the window
+    /// for the failure-rate policy, over all calls since creation for the
+    /// consecutive-failures policy. 0.0 before any call.
+    pub fn failure_rate(&self) -> f64 {
+        match self.window {
+            Some(w) => percent(u64::from(w.failures), u64::from(w.calls)),
+            None => percent(
+                self.totals.failures,
+                self.totals.failures + self.totals.successes,
+            ),
+        }
+    }
+
+    /// The slow-call rate in percent over the window (0.0 without a
+    /// failure-rate policy).
+    pub fn slow_call_rate(&self) -> f64 {
+        self.window
+            .map_or(0.0, |w| percent(u64::from(w.slow), u64::from(w.calls)))
+    }
+
+    /// Calls in the failure-rate window (0 without that policy).
+    pub fn window_calls(&self) -> u32 {
+        self.window.map_or(0, |w| w.calls)
+    }
+
+    /// The current run of consecutive failures (consecutive-failures policy,
+    /// closed state).
+    pub fn consecutive_failures(&self) -> u32 {
+        self.consecutive_failures
+    }
+
+    /// Trial calls in flight (half-open only).
+    pub fn half_open_in_flight(&self) -> u32 {
+        self.half_open_in_flight
+    }
+
+    /// Successful trials so far (half-open only).
+    pub fn half_open_successes(&self) -> u32 {
+        self.half_open_successes
+    }
+
+    /// Time since the last transition.
+    pub fn time_in_state(&self) -> Duration {
+        self.time_in_state
+    }
+
+    /// While open: how long until a trial is allowed.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+}
+
+fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    }
+}
