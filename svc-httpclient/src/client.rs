@@ -1,0 +1,723 @@
+//! The client and the pipeline of one call.
+//!
+//! ```text
+//! call ─ deadline (timeout) ─┬─ retry loop: budget, classify, backoff / Retry-After
+//!                            └─ breaker of the origin ─ one attempt (min(attempt_timeout, remaining))
+//! ```
+//!
+//! The breaker sees every attempt, not every call: three failed attempts are
+//! three failures, because each one reached (or failed to reach) the
+//! server. A call the caller drops mid-attempt drops the breaker permit,
+//! which counts as no effect and frees a half-open trial slot, so
+//! cancellation can never wedge the breaker.
+//!
+//! Redirects are not followed (`redirect::Policy::none()`): a 3xx is
+//! returned to the caller and counts as a success. Following a redirect to
+//! another origin would charge that origin's outcome to this origin's
+//! breaker, and services rarely redirect each other. A client given through
+//! [`Client::with_http_client`] keeps its own redirect policy.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::{IntoUrl, Method, Response, StatusCode};
+use tokio::time::Instant;
+use tracing::field::Empty;
+use tracing::{Instrument, Span};
+use url::Url;
+
+use crate::budget::Budget;
+use crate::config::{Config, is_sensitive_header};
+use crate::error::{Error, Kind, chain_to_string};
+use crate::observe::{AttemptEnd, AttemptStart};
+use crate::redact::{origin_key, strip_credentials};
+use crate::request::{CallOptions, RequestBuilder};
+use crate::retry::{IDEMPOTENCY_KEY, honours_retry_after, parse_retry_after, replay_allowed};
+use crate::{CircuitBreaker, Outcome, State};
+
+/// A retrying HTTP client with a circuit breaker and a retry budget per
+/// origin (scheme, host, port).
+///
+/// Cheap to clone: clones share the connection pool, the breakers and the
+/// budgets. Create one at startup and reuse it.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use svc_httpclient::{Client, Config, StatusCode};
+///
+/// # async fn run() -> Result<(), svc_httpclient::Error> {
+/// let client = Client::new(Config::default().timeout(Duration::from_secs(5)))?;
+/// let resp = client.get("http://auth-svc:8001/users/123").await?;
+/// if resp.status() != StatusCode::OK {
+///     // An HTTP status is never an `Err`: check it.
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<ClientRef>,
+}
+
+struct ClientRef {
+    http: reqwest::Client,
+    config: Config,
+    default_headers: HeaderMap,
+    origins: RwLock<HashMap<Box<str>, Arc<Origin>>>,
+}
+
+/// The per-origin state: its breaker and its retry budget.
+struct Origin {
+    key: Box<str>,
+    breaker: Option<CircuitBreaker>,
+    budget: Option<Budget>,
+}
+
+// ===== impl Client =====
+
+impl Client {
+    /// A client with its own connection pool (rustls, no redirects
+    /// followed). Fails, naming the setting, when `config` is invalid.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use svc_httpclient::{Client, Config};
+    ///
+    /// let err = Client::new(Config::default().timeout(Duration::ZERO)).unwrap_err();
+    /// assert!(err.to_string().contains("`timeout`"));
+    /// ```
+    pub fn new(config: Config) -> Result<Client, Error> {
+        config.validate()?;
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| {
+                Error::config("http_client", "could not be built").with_source(e.without_url())
+            })?;
+        Client::with_http_client(config, http)
+    }
+
+    /// A client sending through `http`, to share one connection pool
+    /// between clients. `http` keeps its own redirect policy and TLS
+    /// settings; its own timeouts apply inside each attempt.
+    pub fn with_http_client(config: Config, http: reqwest::Client) -> Result<Client, Error> {
+        config.validate()?;
+        if let Some(breaker) = config.get_circuit_breaker() {
+            CircuitBreaker::new(breaker.clone())
+                .map_err(|e| Error::config("circuit_breaker", e.to_string()).with_source(e))?;
+        }
+        Ok(Client {
+            inner: Arc::new(ClientRef {
+                http,
+                default_headers: config.effective_default_headers(),
+                config,
+                origins: RwLock::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The configuration this client was built with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// A GET request; send it with `.await` or [`RequestBuilder::send`].
+    pub fn get(&self, url: impl IntoUrl) -> RequestBuilder {
+        self.request(Method::GET, url)
+    }
+
+    /// A HEAD request.
+    pub fn head(&self, url: impl IntoUrl) -> RequestBuilder {
+        self.request(Method::HEAD, url)
+    }
+
+    /// A DELETE request.
+    pub fn delete(&self, url: impl IntoUrl) -> RequestBuilder {
+        self.request(Method::DELETE, url)
+    }
+
+    /// A POST request with `body` encoded as JSON (once; a retry replays the
+    /// bytes). Not retried after it may have been sent unless it carries an
+    /// `Idempotency-Key` or [`RequestBuilder::retry_unsafe`] is set.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), svc_httpclient::Error> {
+    /// # let client = svc_httpclient::Client::new(Default::default())?;
+    /// let resp = client
+    ///     .post("http://billing-svc:8003/charges", &serde_json::json!({"cents": 1250}))
+    ///     .idempotency_key("order-8841-charge")
+    ///     .await?;
+    /// # let _ = resp;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn post<T: serde::Serialize + ?Sized>(
+        &self,
+        url: impl IntoUrl,
+        body: &T,
+    ) -> RequestBuilder {
+        self.request(Method::POST, url).json(body)
+    }
+
+    /// A PUT request with `body` encoded as JSON.
+    pub fn put<T: serde::Serialize + ?Sized>(&self, url: impl IntoUrl, body: &T) -> RequestBuilder {
+        self.request(Method::PUT, url).json(body)
+    }
+
+    /// A PATCH request with `body` encoded as JSON; retried like POST.
+    pub fn patch<T: serde::Serialize + ?Sized>(
+        &self,
+        url: impl IntoUrl,
+        body: &T,
+    ) -> RequestBuilder {
+        self.request(Method::PATCH, url).json(body)
+    }
+
+    /// A request with any method.
+    pub fn request(&self, method: Method, url: impl IntoUrl) -> RequestBuilder {
+        RequestBuilder::new(self.clone(), self.inner.http.request(method, url))
+    }
+
+    /// Sends a prepared request through the pipeline. A request whose body
+    /// is a stream cannot be replayed and gets exactly one attempt. A
+    /// timeout set on the request is the whole call's timeout.
+    pub async fn execute(&self, request: reqwest::Request) -> Result<Response, Error> {
+        let opts = CallOptions {
+            timeout: request.timeout().copied(),
+            ..CallOptions::default()
+        };
+        self.run(request, opts).await
+    }
+
+    /// The breaker of `url`'s origin, created if needed; `None` when the
+    /// breaker is disabled. The returned breaker shares state with the one
+    /// the client uses.
+    pub fn breaker(&self, url: &Url) -> Option<CircuitBreaker> {
+        self.origin(url).breaker.clone()
+    }
+
+    /// The state of `url`'s origin breaker (`Closed` if no call went there
+    /// yet); `None` when the breaker is disabled.
+    pub fn circuit_state(&self, url: &Url) -> Option<State> {
+        self.inner.config.get_circuit_breaker()?;
+        let key = origin_key(url);
+        let origins = self
+            .inner
+            .origins
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        match origins.get(&*key) {
+            Some(origin) => origin.breaker.as_ref().map(CircuitBreaker::state),
+            None => Some(State::Closed),
+        }
+    }
+
+    fn origin(&self, url: &Url) -> Arc<Origin> {
+        let key = origin_key(url);
+        {
+            let origins = self
+                .inner
+                .origins
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some(origin) = origins.get(&*key) {
+                return Arc::clone(origin);
+            }
+        }
+        let mut origins = self
+            .inner
+            .origins
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let config = &self.inner.config;
+        let origin = origins.entry(key.into()).or_insert_with_key(|key| {
+            Arc::new(Origin {
+                key: key.clone(),
+                // Validated in `with_http_client`, so `ok()` never drops one.
+                breaker: config
+                    .get_circuit_breaker()
+                    .and_then(|c| CircuitBreaker::new(c.clone()).ok()),
+                budget: config.get_retry_budget().as_ref().map(Budget::new),
+            })
+        });
+        Arc::clone(origin)
+    }
+
+    /// Default headers, sensitive marks and a generated idempotency key.
+    fn prepare(&self, request: &mut reqwest::Request) {
+        let generate_key = self.inner.config.get_generate_idempotency_keys()
+            && (request.method() == Method::POST || request.method() == Method::PATCH);
+        let headers = request.headers_mut();
+        for name in self.inner.default_headers.keys() {
+            if !headers.contains_key(name) {
+                for value in self.inner.default_headers.get_all(name) {
+                    headers.append(name.clone(), value.clone());
+                }
+            }
+        }
+        for (name, value) in headers.iter_mut() {
+            if is_sensitive_header(name) {
+                value.set_sensitive(true);
+            }
+        }
+        if generate_key && !headers.contains_key(IDEMPOTENCY_KEY) {
+            let key = uuid::Uuid::new_v4().to_string();
+            if let Ok(value) = HeaderValue::from_str(&key) {
+                headers.insert(IDEMPOTENCY_KEY, value);
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let origins = self
+            .inner
+            .origins
+            .read()
+            .map(|o| o.len())
+            .unwrap_or_else(|e| e.into_inner().len());
+        f.debug_struct("Client")
+            .field("config", &self.inner.config)
+            .field("origins", &origins)
+            .finish()
+    }
+}
+
+// ===== the pipeline =====
+
+/// How one attempt ended.
+enum Attempt {
+    Response(Response),
+    Failed(Failure),
+}
+
+struct Failure {
+    kind: Kind,
+    source: Option<reqwest::Error>,
+    /// The call's deadline, not only the attempt's limit, was reached.
+    deadline: bool,
+}
+
+impl Failure {
+    fn error_type(&self) -> &'static str {
+        match self.kind {
+            Kind::Timeout | Kind::AttemptTimeout(_) => "timeout",
+            Kind::Connect => "connect",
+            Kind::Request | Kind::Config(..) => "request",
+            _ => "transport",
+        }
+    }
+
+    /// What the breaker makes of it: the server's fault unless the request
+    /// itself was invalid.
+    fn outcome(&self) -> Outcome {
+        match self.kind {
+            Kind::Request | Kind::Config(..) => Outcome::Ignored,
+            _ => Outcome::Failure,
+        }
+    }
+
+    /// The error as the caller sees it.
+    fn into_error(self, method: &Method, url: &Url, attempts: u32) -> Error {
+        let (kind, attempt_limit) = match self.kind {
+            Kind::AttemptTimeout(limit) => (Kind::Timeout, Some(limit)),
+            kind => (kind, None),
+        };
+        let err = Error::new(kind)
+            .with_method(method.clone())
+            .with_clean_url(url.clone())
+            .with_attempts(attempts);
+        match (self.source, attempt_limit) {
+            (Some(source), _) => err.with_source(source),
+            (None, Some(limit)) => err.with_source(Error::new(Kind::AttemptTimeout(limit))),
+            (None, None) => err,
+        }
+    }
+}
+
+fn classify(
+    result: Result<Result<Response, reqwest::Error>, tokio::time::error::Elapsed>,
+    limit: Duration,
+    remaining: Duration,
+) -> Attempt {
+    match result {
+        Ok(Ok(resp)) => Attempt::Response(resp),
+        Ok(Err(e)) => {
+            let (kind, deadline) = if e.is_timeout() {
+                // reqwest's own timer is set to the call's remaining time.
+                (Kind::Timeout, true)
+            } else if e.is_connect() {
+                (Kind::Connect, false)
+            } else if e.is_builder() {
+                (Kind::Request, false)
+            } else {
+                (Kind::Transport, false)
+            };
+            Attempt::Failed(Failure {
+                kind,
+                source: Some(e.without_url()),
+                deadline,
+            })
+        }
+        Err(_elapsed) => Attempt::Failed(Failure {
+            kind: Kind::AttemptTimeout(limit),
+            source: None,
+            deadline: limit >= remaining,
+        }),
+    }
+}
+
+/// What the breaker makes of a status (DESIGN.md §2).
+fn status_outcome(status: StatusCode) -> Outcome {
+    if status.is_success() || status.is_redirection() {
+        Outcome::Success
+    } else if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        Outcome::Failure
+    } else {
+        Outcome::Ignored
+    }
+}
+
+/// What the retry loop does after an attempt.
+enum Next {
+    /// Return the attempt's result.
+    Return(&'static str),
+    /// Retry after this wait.
+    Retry(Duration),
+    /// The breaker opened: stop with a circuit-open error.
+    CircuitOpen(crate::CircuitOpen),
+    /// The budget refused the retry.
+    BudgetExhausted,
+}
+
+macro_rules! attempt_span {
+    ($name:literal, $method:expr, $url:expr) => {
+        tracing::info_span!(
+            target: "svc_httpclient",
+            $name,
+            "otel.kind" = "client",
+            "otel.name" = $method.as_str(),
+            "otel.status_code" = Empty,
+            "http.request.method" = $method.as_str(),
+            "server.address" = $url.host_str().unwrap_or_default(),
+            "server.port" = $url.port_or_known_default().unwrap_or_default(),
+            "url.full" = $url.as_str(),
+            "http.response.status_code" = Empty,
+            "http.request.resend_count" = Empty,
+            "error.type" = Empty,
+        )
+    };
+}
+
+/// One client span per attempt (OpenTelemetry HTTP client conventions),
+/// a child of the caller's current span.
+fn attempt_span(method: &Method, url: &Url, resend_count: u32) -> Span {
+    let span = match *method {
+        Method::GET => attempt_span!("HTTP GET", method, url),
+        Method::POST => attempt_span!("HTTP POST", method, url),
+        Method::PUT => attempt_span!("HTTP PUT", method, url),
+        Method::DELETE => attempt_span!("HTTP DELETE", method, url),
+        Method::PATCH => attempt_span!("HTTP PATCH", method, url),
+        Method::HEAD => attempt_span!("HTTP HEAD", method, url),
+        _ => attempt_span!("HTTP", method, url),
+    };
+    if resend_count > 0 {
+        span.record("http.request.resend_count", resend_count);
+    }
+    span
+}
+
+impl Client {
+    /// The whole call: deadline, retry loop, breaker, attempts.
+    pub(crate) async fn run(
+        &self,
+        mut request: reqwest::Request,
+        opts: CallOptions,
+    ) -> Result<Response, Error> {
+        let config = &self.inner.config;
+        let start = Instant::now();
+        let timeout = opts.timeout.unwrap_or(config.get_timeout());
+        let deadline = start
+            .checked_add(timeout)
+            .unwrap_or_else(|| start + Duration::from_secs(60 * 60 * 24 * 365));
+        self.prepare(&mut request);
+        let method = request.method().clone();
+        let url = strip_credentials(request.url()).into_owned();
+        let origin = self.origin(request.url());
+        let replay = replay_allowed(&method, request.headers(), opts.retry_unsafe);
+        let replayable_body = request.body().is_none_or(|b| b.as_bytes().is_some());
+        let max_attempts = if replayable_body {
+            opts.max_retries
+                .unwrap_or(config.get_max_retries())
+                .saturating_add(1)
+        } else {
+            1
+        };
+        if let Some(budget) = &origin.budget {
+            budget.deposit();
+        }
+
+        let mut template = Some(request);
+        let mut sent: u32 = 0;
+        let mut last_status: Option<StatusCode> = None;
+        loop {
+            let permit = match &origin.breaker {
+                Some(breaker) => match breaker.try_acquire() {
+                    Ok(permit) => Some(permit),
+                    Err(open) => {
+                        let err = Error::new(Kind::CircuitOpen(open))
+                            .with_method(method.clone())
+                            .with_clean_url(url.clone())
+                            .with_attempts(sent)
+                            .with_status(last_status);
+                        return Err(self.failed(err, &origin));
+                    }
+                },
+                None => None,
+            };
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                let err = Error::new(Kind::Timeout)
+                    .with_method(method.clone())
+                    .with_clean_url(url.clone())
+                    .with_attempts(sent)
+                    .with_status(last_status);
+                return Err(self.failed(err, &origin));
+            }
+            let limit = config.get_attempt_timeout().min(remaining);
+            let next_request = if sent + 1 < max_attempts {
+                template.as_ref().and_then(reqwest::Request::try_clone)
+            } else {
+                template.take()
+            };
+            let Some(mut req) = next_request else {
+                // Unreachable: a body that cannot be cloned gets one attempt.
+                let err = Error::new(Kind::Request)
+                    .with_method(method.clone())
+                    .with_clean_url(url.clone())
+                    .with_attempts(sent);
+                return Err(self.failed(err, &origin));
+            };
+            // reqwest's own timer bounds the body read of the returned
+            // response by the call's deadline too.
+            let body_limit = req.timeout().map_or(remaining, |t| (*t).min(remaining));
+            *req.timeout_mut() = Some(body_limit);
+
+            let resend_count = sent;
+            sent += 1;
+            let span = attempt_span(&method, &url, resend_count);
+            let attempt_start = Instant::now();
+            let result = async {
+                if let Some(observer) = config.get_observer() {
+                    observer.on_attempt_start(&mut req, &AttemptStart { resend_count });
+                }
+                tokio::time::timeout(limit, self.inner.http.execute(req)).await
+            }
+            .instrument(span.clone())
+            .await;
+            let duration = attempt_start.elapsed();
+            let attempt = classify(result, limit, remaining);
+
+            let status = match &attempt {
+                Attempt::Response(resp) => Some(resp.status()),
+                Attempt::Failed(_) => None,
+            };
+            let (outcome, error_type): (Outcome, Option<&str>) = match (&attempt, &status) {
+                (Attempt::Failed(failure), _) => (failure.outcome(), Some(failure.error_type())),
+                (Attempt::Response(_), Some(status)) => (
+                    status_outcome(*status),
+                    (status.is_client_error() || status.is_server_error()).then(|| status.as_str()),
+                ),
+                (Attempt::Response(_), None) => (Outcome::Ignored, None),
+            };
+            if let Some(permit) = permit {
+                permit.record(outcome);
+            }
+            if status.is_some() {
+                last_status = status;
+            }
+
+            let next = self.next_step(&attempt, &origin, replay, sent, max_attempts, deadline);
+
+            if let Some(status) = status {
+                span.record("http.response.status_code", status.as_u16());
+            }
+            if let Some(error_type) = error_type {
+                span.record("error.type", error_type);
+                span.record("otel.status_code", "ERROR");
+            }
+            if let Some(observer) = config.get_observer() {
+                span.in_scope(|| {
+                    observer.on_attempt_end(&AttemptEnd {
+                        method: &method,
+                        url: &url,
+                        resend_count,
+                        status,
+                        error_type,
+                        duration,
+                        outcome,
+                        will_retry: matches!(next, Next::Retry(_)),
+                    });
+                });
+            }
+            drop(span);
+
+            match (next, attempt) {
+                (Next::Retry(wait), attempt) => {
+                    tracing::debug!(
+                        target: "svc_httpclient",
+                        method = %method,
+                        url = %url,
+                        attempt = sent,
+                        reason = error_type.unwrap_or("unknown"),
+                        wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                        "retrying request",
+                    );
+                    // Release the connection before sleeping.
+                    drop(attempt);
+                    tokio::time::sleep(wait).await;
+                }
+                (Next::Return(why), Attempt::Response(resp)) => {
+                    if outcome == Outcome::Failure {
+                        self.log_failed_response(&method, &url, sent, resp.status(), why);
+                    }
+                    return Ok(resp);
+                }
+                (Next::Return(_), Attempt::Failed(failure)) => {
+                    let err = failure
+                        .into_error(&method, &url, sent)
+                        .with_status(last_status);
+                    return Err(self.failed(err, &origin));
+                }
+                (Next::CircuitOpen(open), _) => {
+                    let err = Error::new(Kind::CircuitOpen(open))
+                        .with_method(method.clone())
+                        .with_clean_url(url.clone())
+                        .with_attempts(sent)
+                        .with_status(last_status);
+                    return Err(self.failed(err, &origin));
+                }
+                (Next::BudgetExhausted, Attempt::Response(resp)) => {
+                    self.log_failed_response(
+                        &method,
+                        &url,
+                        sent,
+                        resp.status(),
+                        "retry budget exhausted",
+                    );
+                    return Ok(resp);
+                }
+                (Next::BudgetExhausted, Attempt::Failed(failure)) => {
+                    let source = failure.into_error(&method, &url, sent);
+                    let err = Error::new(Kind::BudgetExhausted)
+                        .with_method(method.clone())
+                        .with_clean_url(url.clone())
+                        .with_attempts(sent)
+                        .with_status(last_status)
+                        .with_source(source);
+                    return Err(self.failed(err, &origin));
+                }
+            }
+        }
+    }
+
+    /// Decides whether and when to retry after `attempt`.
+    fn next_step(
+        &self,
+        attempt: &Attempt,
+        origin: &Origin,
+        replay: bool,
+        sent: u32,
+        max_attempts: u32,
+        deadline: Instant,
+    ) -> Next {
+        let config = &self.inner.config;
+        let retryable = match attempt {
+            Attempt::Response(resp) => replay && config.is_retry_status(resp.status()),
+            // Nothing was sent: safe to retry whatever the method.
+            Attempt::Failed(f) if matches!(f.kind, Kind::Connect) => true,
+            Attempt::Failed(f) => {
+                replay
+                    && !f.deadline
+                    && matches!(
+                        f.kind,
+                        Kind::Timeout | Kind::AttemptTimeout(_) | Kind::Transport
+                    )
+            }
+        };
+        if !retryable {
+            return Next::Return("not retryable");
+        }
+        if sent >= max_attempts {
+            return Next::Return("retries exhausted");
+        }
+        let mut wait = config.get_backoff().delay(sent - 1);
+        if let Attempt::Response(resp) = attempt
+            && honours_retry_after(resp.status())
+            && let Some(retry_after) = resp
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()))
+        {
+            wait = wait.max(retry_after.min(config.get_max_retry_after()));
+        }
+        if Instant::now()
+            .checked_add(wait)
+            .is_none_or(|at| at >= deadline)
+        {
+            return Next::Return("the wait would pass the deadline");
+        }
+        if let Some(breaker) = &origin.breaker
+            && breaker.state() == State::Open
+        {
+            match breaker.try_acquire() {
+                Err(open) => return Next::CircuitOpen(open),
+                // It just turned half-open: leave the trial to the retry.
+                Ok(permit) => drop(permit),
+            }
+        }
+        if let Some(budget) = &origin.budget
+            && !budget.withdraw()
+        {
+            return Next::BudgetExhausted;
+        }
+        Next::Retry(wait)
+    }
+
+    /// Logs the failed call once, and hands its error back.
+    fn failed(&self, err: Error, origin: &Origin) -> Error {
+        tracing::warn!(
+            target: "svc_httpclient",
+            method = err.inner_method().map(Method::as_str).unwrap_or_default(),
+            url = err.url().map(Url::as_str).unwrap_or_default(),
+            origin = &*origin.key,
+            attempts = err.attempts(),
+            cause = %chain_to_string(&err),
+            "http call failed",
+        );
+        err
+    }
+
+    fn log_failed_response(
+        &self,
+        method: &Method,
+        url: &Url,
+        attempts: u32,
+        status: StatusCode,
+        why: &str,
+    ) {
+        tracing::warn!(
+            target: "svc_httpclient",
+            method = method.as_str(),
+            url = url.as_str(),
+            attempts,
+            status = status.as_u16(),
+            cause = why,
+            "http call failed",
+        );
+    }
+}

@@ -1,0 +1,591 @@
+//! Client settings: timeouts, retries, backoff, retry budget, breaker.
+//!
+//! Every default is anchored in DESIGN.md §4. The two timeouts are kept
+//! apart on purpose: `timeout` is the caller's deadline for the whole call
+//! (retries and backoff included), `attempt_timeout` bounds one attempt so a
+//! single hung connection cannot eat the whole deadline. Mixing them up is a
+//! classic bug of retrying clients (go-retryablehttp #127, dotnet/extensions
+//! #4770).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+use crate::CircuitBreakerConfig;
+use crate::error::Error;
+use crate::observe::AttemptObserver;
+
+/// Exponential backoff with full jitter: the wait before retry `n` (0-based)
+/// is a random duration in `[0, min(cap, base × factor^n)]`.
+///
+/// Full jitter spreads the retries of many clients that failed together, so
+/// they do not hit the recovering server in lock-step (AWS Architecture Blog,
+/// "Exponential Backoff And Jitter").
+///
+/// ```
+/// use std::time::Duration;
+/// use svc_httpclient::Backoff;
+///
+/// let backoff = Backoff::default()
+///     .base(Duration::from_millis(50))
+///     .cap(Duration::from_secs(2));
+/// assert!(backoff.delay(3) <= Duration::from_millis(400));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Backoff {
+    base: Duration,
+    factor: f64,
+    cap: Duration,
+    jitter: bool,
+}
+
+impl Default for Backoff {
+    /// 100 ms × 2^n, capped at 5 s, with full jitter.
+    fn default() -> Self {
+        Backoff {
+            base: Duration::from_millis(100),
+            factor: 2.0,
+            cap: Duration::from_secs(5),
+            jitter: true,
+        }
+    }
+}
+
+impl Backoff {
+    /// The delay before the first retry, before jitter (default 100 ms).
+    /// Zero retries at once.
+    pub fn base(mut self, base: Duration) -> Self {
+        self.base = base;
+        self
+    }
+
+    /// The growth factor per retry (default 2.0); must be finite and ≥ 1.
+    pub fn factor(mut self, factor: f64) -> Self {
+        self.factor = factor;
+        self
+    }
+
+    /// The largest delay, before jitter (default 5 s); must be ≥ `base`.
+    pub fn cap(mut self, cap: Duration) -> Self {
+        self.cap = cap;
+        self
+    }
+
+    /// Full jitter on (default) or off. Turn it off only in tests: without
+    /// jitter, clients that failed together retry together.
+    pub fn jitter(mut self, on: bool) -> Self {
+        self.jitter = on;
+        self
+    }
+
+    /// The delay before the first retry, before jitter.
+    pub fn get_base(&self) -> Duration {
+        self.base
+    }
+
+    /// The growth factor per retry.
+    pub fn get_factor(&self) -> f64 {
+        self.factor
+    }
+
+    /// The largest delay, before jitter.
+    pub fn get_cap(&self) -> Duration {
+        self.cap
+    }
+
+    /// Whether full jitter is applied.
+    pub fn get_jitter(&self) -> bool {
+        self.jitter
+    }
+
+    /// The wait before retry number `retry` (0 for the first retry): the
+    /// exponential delay, capped, then jittered when jitter is on.
+    pub fn delay(&self, retry: u32) -> Duration {
+        let ceiling = self.ceiling(retry);
+        if !self.jitter || ceiling.is_zero() {
+            return ceiling;
+        }
+        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
+        Duration::from_nanos(fastrand::u64(0..=nanos))
+    }
+
+    /// `min(cap, base × factor^retry)`, without jitter.
+    fn ceiling(&self, retry: u32) -> Duration {
+        // factor^64 with factor ≥ 2 is far past any cap; clamping the
+        // exponent keeps powi in range.
+        let exponent = i32::try_from(retry.min(64)).unwrap_or(64);
+        let secs = self.base.as_secs_f64() * self.factor.powi(exponent);
+        match Duration::try_from_secs_f64(secs) {
+            Ok(d) => d.min(self.cap),
+            Err(_) => self.cap,
+        }
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        if !self.factor.is_finite() || self.factor < 1.0 {
+            return Err(Error::config(
+                "backoff.factor",
+                "must be finite and at least 1",
+            ));
+        }
+        if self.cap < self.base {
+            return Err(Error::config(
+                "backoff.cap",
+                "must be at least backoff.base",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A retry budget: retries may add at most `retry_percent` of the recent
+/// calls (over a `ttl` window), plus `min_per_sec` retries per second, per
+/// origin. Defaults: 20% over 10 s, plus 10 retries/s (Finagle, tower's
+/// `TpsBudget`).
+///
+/// Without a budget, an outage multiplies the traffic sent to the failing
+/// service by `max_retries + 1` exactly when it can least take it (a retry
+/// storm, istio #27419). With it, a 100% outage costs at most about
+/// `1 + retry_percent` requests per call once the floor is used up.
+///
+/// ```
+/// use std::time::Duration;
+/// use svc_httpclient::{Config, RetryBudget};
+///
+/// let config = Config::default().retry_budget(Some(
+///     RetryBudget::default().retry_percent(0.1).min_per_sec(5),
+/// ));
+/// # let _ = config;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RetryBudget {
+    ttl: Duration,
+    min_per_sec: u32,
+    retry_percent: f64,
+}
+
+impl Default for RetryBudget {
+    /// 20% of the calls over 10 s, plus 10 retries per second.
+    fn default() -> Self {
+        RetryBudget {
+            ttl: Duration::from_secs(10),
+            min_per_sec: 10,
+            retry_percent: 0.2,
+        }
+    }
+}
+
+impl RetryBudget {
+    /// How long a call's deposit (and a retry's withdrawal) counts: between
+    /// 1 s and 60 s (default 10 s).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Retries per second always allowed, so that a client making few calls
+    /// can still retry (default 10).
+    pub fn min_per_sec(mut self, n: u32) -> Self {
+        self.min_per_sec = n;
+        self
+    }
+
+    /// Retries allowed as a fraction of calls: 0.2 is 20% (default). Must be
+    /// finite, between 0 and 10.
+    pub fn retry_percent(mut self, fraction: f64) -> Self {
+        self.retry_percent = fraction;
+        self
+    }
+
+    /// The window over which calls and retries are counted.
+    pub fn get_ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Retries per second always allowed.
+    pub fn get_min_per_sec(&self) -> u32 {
+        self.min_per_sec
+    }
+
+    /// Retries allowed as a fraction of calls.
+    pub fn get_retry_percent(&self) -> f64 {
+        self.retry_percent
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        if self.ttl < Duration::from_secs(1) || self.ttl > Duration::from_secs(60) {
+            return Err(Error::config(
+                "retry_budget.ttl",
+                "must be between 1s and 60s",
+            ));
+        }
+        if !self.retry_percent.is_finite() || !(0.0..=10.0).contains(&self.retry_percent) {
+            return Err(Error::config(
+                "retry_budget.retry_percent",
+                "must be finite and between 0 and 10",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Settings of a [`Client`](crate::Client). `Default` gives the DESIGN.md §4
+/// defaults; setters are chainable and named after the settings, getters are
+/// the same names prefixed with `get_` (the setters take `self` by value).
+///
+/// ```
+/// use std::time::Duration;
+/// use svc_httpclient::{CircuitBreakerConfig, Config};
+///
+/// let config = Config::default()
+///     .timeout(Duration::from_secs(5))
+///     .max_retries(2)
+///     .circuit_breaker(Some(
+///         CircuitBreakerConfig::default()
+///             .failure_threshold(3)
+///             .reset_timeout(Duration::from_secs(15)),
+///     ));
+/// assert_eq!(config.get_timeout(), Duration::from_secs(5));
+/// ```
+#[derive(Clone)]
+pub struct Config {
+    timeout: Duration,
+    attempt_timeout: Duration,
+    max_retries: u32,
+    backoff: Backoff,
+    max_retry_after: Duration,
+    retry_budget: Option<RetryBudget>,
+    circuit_breaker: Option<CircuitBreakerConfig>,
+    retry_statuses: Vec<StatusCode>,
+    default_headers: HeaderMap,
+    user_agent: Option<String>,
+    generate_idempotency_keys: bool,
+    observer: Option<Arc<dyn AttemptObserver>>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            timeout: Duration::from_secs(30),
+            attempt_timeout: Duration::from_secs(10),
+            max_retries: 3,
+            backoff: Backoff::default(),
+            max_retry_after: Duration::from_secs(30),
+            retry_budget: Some(RetryBudget::default()),
+            circuit_breaker: Some(CircuitBreakerConfig::default()),
+            retry_statuses: DEFAULT_RETRY_STATUSES.to_vec(),
+            default_headers: HeaderMap::new(),
+            user_agent: None,
+            generate_idempotency_keys: false,
+            observer: None,
+        }
+    }
+}
+
+/// 408, 429, 500, 502, 503, 504: the statuses that can succeed later.
+const DEFAULT_RETRY_STATUSES: [StatusCode; 6] = [
+    StatusCode::REQUEST_TIMEOUT,
+    StatusCode::TOO_MANY_REQUESTS,
+    StatusCode::INTERNAL_SERVER_ERROR,
+    StatusCode::BAD_GATEWAY,
+    StatusCode::SERVICE_UNAVAILABLE,
+    StatusCode::GATEWAY_TIMEOUT,
+];
+
+/// Headers whose values never appear in a log or a `Debug` output.
+pub(crate) fn is_sensitive_header(name: &HeaderName) -> bool {
+    name == header::AUTHORIZATION
+        || name == header::PROXY_AUTHORIZATION
+        || name == header::COOKIE
+        || name == header::SET_COOKIE
+}
+
+// ===== setters =====
+
+impl Config {
+    /// The deadline of a whole call, retries and backoff included (default
+    /// 30 s). It also bounds reading the body of the returned response.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The limit of one attempt (default 10 s). An attempt never runs past
+    /// the call's remaining `timeout`.
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
+        self
+    }
+
+    /// Retries after the first attempt (default 3, so at most 4 attempts).
+    pub fn max_retries(mut self, n: u32) -> Self {
+        self.max_retries = n;
+        self
+    }
+
+    /// The backoff between attempts (default [`Backoff::default`]).
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// The longest `Retry-After` obeyed (default 30 s): a server asking for
+    /// more gets this. Without a cap a server can park a client for days
+    /// (go-retryablehttp #247).
+    pub fn max_retry_after(mut self, max: Duration) -> Self {
+        self.max_retry_after = max;
+        self
+    }
+
+    /// The per-origin retry budget (default [`RetryBudget::default`]);
+    /// `None` allows every retry `max_retries` permits.
+    pub fn retry_budget(mut self, budget: Option<RetryBudget>) -> Self {
+        self.retry_budget = budget;
+        self
+    }
+
+    /// The per-origin circuit breaker (default: the seed's, 5 consecutive
+    /// failures, 30 s open); `None` disables it.
+    pub fn circuit_breaker(mut self, config: Option<CircuitBreakerConfig>) -> Self {
+        self.circuit_breaker = config;
+        self
+    }
+
+    /// The statuses that are retried (default 408, 429, 500, 502, 503, 504).
+    pub fn retry_statuses(mut self, statuses: impl IntoIterator<Item = StatusCode>) -> Self {
+        self.retry_statuses = statuses.into_iter().collect();
+        self.retry_statuses.sort_unstable();
+        self.retry_statuses.dedup();
+        self
+    }
+
+    /// Headers added to every request that does not set them itself.
+    /// Values of `Authorization`, `Proxy-Authorization`, `Cookie` and
+    /// `Set-Cookie` are marked sensitive and never shown.
+    pub fn default_headers(mut self, mut headers: HeaderMap) -> Self {
+        for (name, value) in headers.iter_mut() {
+            if is_sensitive_header(name) {
+                value.set_sensitive(true);
+            }
+        }
+        self.default_headers = headers;
+        self
+    }
+
+    /// The `User-Agent` of requests that do not set one.
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = Some(user_agent.into());
+        self
+    }
+
+    /// Adds a random (UUID v4) `Idempotency-Key`, the same on every attempt,
+    /// to POST and PATCH requests that lack one, which makes them retryable
+    /// (default off: a key only protects a server that honours it).
+    pub fn generate_idempotency_keys(mut self, on: bool) -> Self {
+        self.generate_idempotency_keys = on;
+        self
+    }
+
+    /// Hooks run around every attempt (for example to inject trace context).
+    pub fn observer(mut self, observer: impl AttemptObserver) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
+}
+
+// ===== getters =====
+
+impl Config {
+    /// The deadline of a whole call.
+    pub fn get_timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The limit of one attempt.
+    pub fn get_attempt_timeout(&self) -> Duration {
+        self.attempt_timeout
+    }
+
+    /// Retries after the first attempt.
+    pub fn get_max_retries(&self) -> u32 {
+        self.max_retries
+    }
+
+    /// The backoff between attempts.
+    pub fn get_backoff(&self) -> Backoff {
+        self.backoff
+    }
+
+    /// The longest `Retry-After` obeyed.
+    pub fn get_max_retry_after(&self) -> Duration {
+        self.max_retry_after
+    }
+
+    /// The per-origin retry budget, if any.
+    pub fn get_retry_budget(&self) -> Option<RetryBudget> {
+        self.retry_budget
+    }
+
+    /// The per-origin circuit breaker settings, if the breaker is on.
+    pub fn get_circuit_breaker(&self) -> Option<&CircuitBreakerConfig> {
+        self.circuit_breaker.as_ref()
+    }
+
+    /// The statuses that are retried, sorted.
+    pub fn get_retry_statuses(&self) -> &[StatusCode] {
+        &self.retry_statuses
+    }
+
+    /// Headers added to every request that does not set them.
+    pub fn get_default_headers(&self) -> &HeaderMap {
+        &self.default_headers
+    }
+
+    /// The default `User-Agent`, if set.
+    pub fn get_user_agent(&self) -> Option<&str> {
+        self.user_agent.as_deref()
+    }
+
+    /// Whether POST and PATCH get a generated `Idempotency-Key`.
+    pub fn get_generate_idempotency_keys(&self) -> bool {
+        self.generate_idempotency_keys
+    }
+
+    /// The attempt observer, if set.
+    pub fn get_observer(&self) -> Option<&Arc<dyn AttemptObserver>> {
+        self.observer.as_ref()
+    }
+
+    pub(crate) fn is_retry_status(&self, status: StatusCode) -> bool {
+        self.retry_statuses.binary_search(&status).is_ok()
+    }
+
+    /// Checks every setting; the error names the first invalid one.
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        if self.timeout.is_zero() {
+            return Err(Error::config("timeout", "must be greater than zero"));
+        }
+        if self.attempt_timeout.is_zero() {
+            return Err(Error::config(
+                "attempt_timeout",
+                "must be greater than zero",
+            ));
+        }
+        self.backoff.validate()?;
+        if let Some(budget) = &self.retry_budget {
+            budget.validate()?;
+        }
+        if let Some(ua) = &self.user_agent
+            && HeaderValue::from_str(ua).is_err()
+        {
+            return Err(Error::config(
+                "user_agent",
+                "must be a valid header value (visible ASCII)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The default headers, with `User-Agent` added, as sent.
+    pub(crate) fn effective_default_headers(&self) -> HeaderMap {
+        let mut headers = self.default_headers.clone();
+        if let Some(ua) = &self.user_agent
+            && !headers.contains_key(header::USER_AGENT)
+            && let Ok(value) = HeaderValue::from_str(ua)
+        {
+            headers.insert(header::USER_AGENT, value);
+        }
+        headers
+    }
+}
+
+/// Header values shown as `Sensitive` when marked so or named like a secret.
+struct RedactedHeaders<'a>(&'a HeaderMap);
+
+impl fmt::Debug for RedactedHeaders<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut map = f.debug_map();
+        for (name, value) in self.0 {
+            if value.is_sensitive() || is_sensitive_header(name) {
+                map.entry(name, &"Sensitive");
+            } else {
+                map.entry(name, value);
+            }
+        }
+        map.finish()
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("timeout", &self.timeout)
+            .field("attempt_timeout", &self.attempt_timeout)
+            .field("max_retries", &self.max_retries)
+            .field("backoff", &self.backoff)
+            .field("max_retry_after", &self.max_retry_after)
+            .field("retry_budget", &self.retry_budget)
+            .field("circuit_breaker", &self.circuit_breaker)
+            .field("retry_statuses", &self.retry_statuses)
+            .field("default_headers", &RedactedHeaders(&self.default_headers))
+            .field("user_agent", &self.user_agent)
+            .field("generate_idempotency_keys", &self.generate_idempotency_keys)
+            .field(
+                "observer",
+                &self.observer.as_ref().map(|_| "AttemptObserver"),
+            )
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_design() {
+        let c = Config::default();
+        assert_eq!(c.get_timeout(), Duration::from_secs(30));
+        assert_eq!(c.get_attempt_timeout(), Duration::from_secs(10));
+        assert_eq!(c.get_max_retries(), 3);
+        assert_eq!(c.get_max_retry_after(), Duration::from_secs(30));
+        assert_eq!(c.get_backoff(), Backoff::default());
+        assert_eq!(c.get_retry_budget(), Some(RetryBudget::default()));
+        assert!(c.get_circuit_breaker().is_some());
+        let codes: Vec<u16> = c.get_retry_statuses().iter().map(|s| s.as_u16()).collect();
+        assert_eq!(codes, [408, 429, 500, 502, 503, 504]);
+        assert!(!c.get_generate_idempotency_keys());
+    }
+
+    #[test]
+    fn backoff_is_exponential_and_capped() {
+        let b = Backoff::default().jitter(false);
+        assert_eq!(b.delay(0), Duration::from_millis(100));
+        assert_eq!(b.delay(1), Duration::from_millis(200));
+        assert_eq!(b.delay(5), Duration::from_millis(3200));
+        assert_eq!(b.delay(6), Duration::from_secs(5));
+        assert_eq!(b.delay(u32::MAX), Duration::from_secs(5));
+        let jittered = Backoff::default();
+        for n in 0..20 {
+            assert!(jittered.delay(n) <= b.delay(n));
+        }
+    }
+
+    #[test]
+    fn debug_redacts_sensitive_header_values() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer s3cr3t-token"),
+        );
+        headers.insert(header::COOKIE, HeaderValue::from_static("session=hunter2"));
+        headers.insert("x-tenant", HeaderValue::from_static("acme"));
+        let debug = format!("{:?}", Config::default().default_headers(headers));
+        assert!(!debug.contains("s3cr3t"), "{debug}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("acme"), "{debug}");
+    }
+}

@@ -1,0 +1,379 @@
+//! The one error type of the crate.
+//!
+//! It is opaque (a boxed private kind, one pointer wide, like reqwest's) so
+//! new failure kinds can be added without breaking callers, and so a
+//! `Result<Response, Error>` stays small. Callers classify it with the
+//! predicates, which walk [`source()`](std::error::Error::source) so they
+//! still answer when the error is wrapped (by the svc-client facade, or by
+//! the budget error wrapping the last attempt's error).
+//!
+//! URLs inside are stripped of credentials when the error is built, so no
+//! `Display`, `Debug` or log line can leak a password.
+
+use std::borrow::Cow;
+use std::error::Error as StdError;
+use std::fmt;
+
+use reqwest::{Method, StatusCode};
+use url::Url;
+
+use crate::CircuitOpen;
+
+type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// A failed call: circuit open, timeout, connection failure, other transport
+/// failure, retry budget exhausted, or an invalid request or configuration.
+///
+/// An HTTP status is never an `Error` by itself: a call that got a response
+/// returns it, whatever its status.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), svc_httpclient::Error> {
+/// let client = svc_httpclient::Client::new(Default::default())?;
+/// match client.get("http://auth-svc:8001/users/123").await {
+///     Ok(resp) => println!("status {}", resp.status()),
+///     Err(e) if e.is_circuit_open() => println!("auth-svc is down, serve from cache"),
+///     Err(e) => return Err(e),
+/// }
+/// # Ok(())
+/// # }
+/// ```
+pub struct Error {
+    inner: Box<Inner>,
+}
+
+struct Inner {
+    kind: Kind,
+    method: Option<Method>,
+    url: Option<Url>,
+    attempts: u32,
+    status: Option<StatusCode>,
+    source: Option<BoxError>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Kind {
+    /// Invalid configuration: the setting and why.
+    Config(&'static str, Cow<'static, str>),
+    /// Invalid request: bad URL, body encoding, invalid header.
+    Request,
+    /// The call's deadline (or, inside the chain, one attempt's limit) passed.
+    Timeout,
+    /// One attempt ran out of its `attempt_timeout` (a source of the others).
+    AttemptTimeout(std::time::Duration),
+    /// No connection could be made.
+    Connect,
+    /// Sending the request or receiving the response head failed.
+    Transport,
+    /// The breaker of the origin rejected the attempt.
+    CircuitOpen(CircuitOpen),
+    /// The retry budget of the origin had no retry left.
+    BudgetExhausted,
+}
+
+impl Error {
+    pub(crate) fn new(kind: Kind) -> Error {
+        Error {
+            inner: Box::new(Inner {
+                kind,
+                method: None,
+                url: None,
+                attempts: 0,
+                status: None,
+                source: None,
+            }),
+        }
+    }
+
+    pub(crate) fn config(setting: &'static str, why: impl Into<Cow<'static, str>>) -> Error {
+        Error::new(Kind::Config(setting, why.into()))
+    }
+
+    pub(crate) fn with_source(mut self, source: impl Into<BoxError>) -> Error {
+        self.inner.source = Some(source.into());
+        self
+    }
+
+    /// Sets the URL, stripping credentials.
+    pub(crate) fn with_url(mut self, url: &Url) -> Error {
+        self.inner.url = Some(crate::redact::strip_credentials(url).into_owned());
+        self
+    }
+
+    /// Sets a URL known to be free of credentials.
+    pub(crate) fn with_clean_url(mut self, url: Url) -> Error {
+        self.inner.url = Some(url);
+        self
+    }
+
+    pub(crate) fn with_method(mut self, method: Method) -> Error {
+        self.inner.method = Some(method);
+        self
+    }
+
+    pub(crate) fn with_attempts(mut self, attempts: u32) -> Error {
+        self.inner.attempts = attempts;
+        self
+    }
+
+    pub(crate) fn with_status(mut self, status: Option<StatusCode>) -> Error {
+        self.inner.status = status;
+        self
+    }
+
+    pub(crate) fn inner_method(&self) -> Option<&Method> {
+        self.inner.method.as_ref()
+    }
+
+    fn chain(&self) -> impl Iterator<Item = &(dyn StdError + 'static)> {
+        let first: &(dyn StdError + 'static) = self;
+        std::iter::successors(Some(first), |e| (*e).source())
+    }
+
+    fn any_kind(&self, pred: impl Fn(&Kind) -> bool) -> bool {
+        self.chain().any(|e| {
+            e.downcast_ref::<Error>()
+                .is_some_and(|e| pred(&e.inner.kind))
+        })
+    }
+
+    /// The breaker of the origin is open (or half-open with its trial in
+    /// flight): the request was not sent. See [`Error::circuit_open`].
+    pub fn is_circuit_open(&self) -> bool {
+        self.chain().any(|e| e.is::<CircuitOpen>())
+            || self.any_kind(|k| matches!(k, Kind::CircuitOpen(_)))
+    }
+
+    /// The call's `timeout` or an attempt's `attempt_timeout` passed.
+    pub fn is_timeout(&self) -> bool {
+        self.any_kind(|k| matches!(k, Kind::Timeout | Kind::AttemptTimeout(_)))
+            || self.chain().any(|e| {
+                e.downcast_ref::<reqwest::Error>()
+                    .is_some_and(reqwest::Error::is_timeout)
+                    || e.downcast_ref::<std::io::Error>()
+                        .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+            })
+    }
+
+    /// No connection could be made (refused, DNS, TLS handshake).
+    pub fn is_connect(&self) -> bool {
+        self.any_kind(|k| matches!(k, Kind::Connect))
+            || self.chain().any(|e| {
+                e.downcast_ref::<reqwest::Error>()
+                    .is_some_and(reqwest::Error::is_connect)
+            })
+    }
+
+    /// The per-origin retry budget refused a retry after a failed attempt;
+    /// the attempt's own error is the [`source`](StdError::source), so
+    /// [`is_timeout`](Error::is_timeout) or [`is_connect`](Error::is_connect)
+    /// also answer for it.
+    pub fn is_budget_exhausted(&self) -> bool {
+        self.any_kind(|k| matches!(k, Kind::BudgetExhausted))
+    }
+
+    /// The request (bad URL, body encoding, invalid header) or the client
+    /// configuration was invalid; nothing was sent.
+    pub fn is_request(&self) -> bool {
+        self.any_kind(|k| matches!(k, Kind::Request | Kind::Config(..)))
+    }
+
+    /// The status of the last response this call received before it failed
+    /// (for example the 503 after which the breaker opened), if any.
+    pub fn status(&self) -> Option<StatusCode> {
+        self.chain()
+            .filter_map(|e| e.downcast_ref::<Error>())
+            .find_map(|e| e.inner.status)
+    }
+
+    /// Attempts actually sent before the call failed (0 when the breaker
+    /// rejected the first one or the request was invalid).
+    pub fn attempts(&self) -> u32 {
+        self.inner.attempts
+    }
+
+    /// The URL of the request, without credentials.
+    pub fn url(&self) -> Option<&Url> {
+        self.inner.url.as_ref()
+    }
+
+    /// The breaker's rejection, whose
+    /// [`retry_after`](CircuitOpen::retry_after) suits a `Retry-After` header.
+    pub fn circuit_open(&self) -> Option<&CircuitOpen> {
+        self.chain().find_map(|e| {
+            e.downcast_ref::<CircuitOpen>().or_else(|| {
+                e.downcast_ref::<Error>().and_then(|e| match &e.inner.kind {
+                    Kind::CircuitOpen(open) => Some(open),
+                    _ => None,
+                })
+            })
+        })
+    }
+}
+
+struct Attempts(u32);
+
+impl fmt::Display for Attempts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            1 => f.write_str("1 attempt"),
+            n => write!(f, "{n} attempts"),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &*self.inner;
+        let target = match &inner.url {
+            Some(url) => format!(" to {url}"),
+            None => String::new(),
+        };
+        let attempts = Attempts(inner.attempts);
+        match &inner.kind {
+            Kind::Config(setting, why) => write!(f, "invalid client config: `{setting}` {why}"),
+            Kind::Request => write!(f, "invalid request{target}"),
+            Kind::Timeout => write!(f, "request{target} timed out after {attempts}"),
+            Kind::AttemptTimeout(limit) => {
+                write!(f, "attempt{target} timed out after {limit:?}")
+            }
+            Kind::Connect => write!(f, "could not connect{target} after {attempts}"),
+            Kind::Transport => write!(f, "request{target} failed after {attempts}"),
+            Kind::CircuitOpen(_) if inner.attempts == 0 => {
+                write!(f, "circuit breaker is open: request{target} not sent")
+            }
+            Kind::CircuitOpen(_) => {
+                write!(
+                    f,
+                    "circuit breaker opened: request{target} stopped after {attempts}"
+                )
+            }
+            Kind::BudgetExhausted => {
+                write!(
+                    f,
+                    "retry budget exhausted: request{target} failed after {attempts}"
+                )
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &*self.inner;
+        let mut d = f.debug_struct("svc_httpclient::Error");
+        d.field("kind", &inner.kind);
+        if let Some(method) = &inner.method {
+            d.field("method", method);
+        }
+        if let Some(url) = &inner.url {
+            d.field("url", &url.as_str());
+        }
+        if inner.attempts > 0 {
+            d.field("attempts", &inner.attempts);
+        }
+        if let Some(status) = inner.status {
+            d.field("status", &status);
+        }
+        if let Some(source) = &inner.source {
+            d.field("source", source);
+        }
+        d.finish()
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.inner
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
+    }
+}
+
+/// Renders `err` and its sources as `a: b: c`, for a log line.
+pub(crate) fn chain_to_string(err: &(dyn StdError + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        // Wrappers often repeat their source's text; skip exact repeats.
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = e.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn error_is_pointer_sized_send_sync_static() {
+        fn assert_traits<T: Send + Sync + 'static + StdError>() {}
+        assert_traits::<Error>();
+        assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
+    }
+
+    #[test]
+    fn predicates_walk_the_source_chain() {
+        let url = Url::parse("http://user:hunter2@example.test:81/a").unwrap();
+        let timeout = Error::new(Kind::Timeout).with_url(&url).with_attempts(3);
+        let budget = Error::new(Kind::BudgetExhausted)
+            .with_url(&url)
+            .with_attempts(3)
+            .with_source(timeout);
+        assert!(budget.is_budget_exhausted());
+        assert!(budget.is_timeout());
+        assert!(!budget.is_connect());
+        assert!(!budget.is_circuit_open());
+
+        #[derive(Debug)]
+        struct Wrapper(Error);
+        impl fmt::Display for Wrapper {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("facade error")
+            }
+        }
+        impl StdError for Wrapper {
+            fn source(&self) -> Option<&(dyn StdError + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let wrapped = Error::new(Kind::Transport).with_source(Wrapper(budget));
+        assert!(wrapped.is_budget_exhausted());
+        assert!(wrapped.is_timeout());
+    }
+
+    #[test]
+    fn messages_are_lower_case_and_without_credentials() {
+        let url = Url::parse("http://user:hunter2@host:1/path").unwrap();
+        let err = Error::new(Kind::Timeout)
+            .with_url(&url)
+            .with_method(Method::GET)
+            .with_attempts(3);
+        assert_eq!(
+            err.to_string(),
+            "request to http://host:1/path timed out after 3 attempts"
+        );
+        assert!(!format!("{err:?}").contains("hunter2"));
+        assert_eq!(err.url().unwrap().as_str(), "http://host:1/path");
+        let one = Error::new(Kind::Connect).with_url(&url).with_attempts(1);
+        assert_eq!(
+            one.to_string(),
+            "could not connect to http://host:1/path after 1 attempt"
+        );
+        let attempt = Error::new(Kind::AttemptTimeout(Duration::from_millis(200)));
+        assert_eq!(attempt.to_string(), "attempt timed out after 200ms");
+        let config = Error::config("timeout", "must be greater than zero");
+        assert_eq!(
+            config.to_string(),
+            "invalid client config: `timeout` must be greater than zero"
+        );
+        assert!(config.is_request());
+    }
+}

@@ -1,0 +1,125 @@
+//! Hooks around every attempt, for what the client cannot know itself.
+//!
+//! The facade injects the W3C `traceparent` of the attempt span from
+//! [`AttemptObserver::on_attempt_start`]; metrics exporters count attempts
+//! from [`AttemptObserver::on_attempt_end`]. Both run inside the attempt's
+//! `tracing` span, so `tracing::Span::current()` is that span.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use url::Url;
+
+use crate::Outcome;
+
+/// Hooks run around every attempt of every call. Both methods default to
+/// doing nothing. They run synchronously on the calling task: keep them
+/// short and never block.
+///
+/// ```
+/// use svc_httpclient::{AttemptEnd, AttemptObserver, AttemptStart, Config, reqwest};
+///
+/// struct RequestId;
+///
+/// impl AttemptObserver for RequestId {
+///     fn on_attempt_start(&self, request: &mut reqwest::Request, attempt: &AttemptStart) {
+///         let value = format!("attempt-{}", attempt.resend_count());
+///         if let Ok(value) = value.parse() {
+///             request.headers_mut().insert("x-attempt", value);
+///         }
+///     }
+///     fn on_attempt_end(&self, attempt: &AttemptEnd<'_>) {
+///         if attempt.will_retry() {
+///             eprintln!("{} {} will be retried", attempt.method(), attempt.url());
+///         }
+///     }
+/// }
+///
+/// let config = Config::default().observer(RequestId);
+/// # let _ = config;
+/// ```
+pub trait AttemptObserver: Send + Sync + 'static {
+    /// Called just before an attempt is sent, inside the attempt's span.
+    /// May change the request, for example to add headers.
+    fn on_attempt_start(&self, request: &mut reqwest::Request, attempt: &AttemptStart) {
+        let _ = (request, attempt);
+    }
+
+    /// Called when an attempt ended: response head received, error, or
+    /// timeout. Not called when the caller dropped the call.
+    fn on_attempt_end(&self, attempt: &AttemptEnd<'_>) {
+        let _ = attempt;
+    }
+}
+
+/// What [`AttemptObserver::on_attempt_start`] is told about an attempt.
+#[derive(Debug, Clone)]
+pub struct AttemptStart {
+    pub(crate) resend_count: u32,
+}
+
+impl AttemptStart {
+    /// 0 for the first attempt, 1 for the first retry, ...
+    /// (OpenTelemetry `http.request.resend_count`).
+    pub fn resend_count(&self) -> u32 {
+        self.resend_count
+    }
+}
+
+/// What [`AttemptObserver::on_attempt_end`] is told about an attempt.
+#[derive(Debug, Clone)]
+pub struct AttemptEnd<'a> {
+    pub(crate) method: &'a Method,
+    pub(crate) url: &'a Url,
+    pub(crate) resend_count: u32,
+    pub(crate) status: Option<StatusCode>,
+    pub(crate) error_type: Option<&'a str>,
+    pub(crate) duration: Duration,
+    pub(crate) outcome: Outcome,
+    pub(crate) will_retry: bool,
+}
+
+impl AttemptEnd<'_> {
+    /// The request method.
+    pub fn method(&self) -> &Method {
+        self.method
+    }
+
+    /// The request URL, without credentials.
+    pub fn url(&self) -> &Url {
+        self.url
+    }
+
+    /// 0 for the first attempt, 1 for the first retry, ...
+    pub fn resend_count(&self) -> u32 {
+        self.resend_count
+    }
+
+    /// The response status, when a response head was received.
+    pub fn status(&self) -> Option<StatusCode> {
+        self.status
+    }
+
+    /// The OpenTelemetry `error.type`: the status code as text for a 4xx or
+    /// 5xx response, `"timeout"`, `"connect"`, `"transport"` or
+    /// `"request"` for errors; `None` when the attempt succeeded.
+    pub fn error_type(&self) -> Option<&str> {
+        self.error_type
+    }
+
+    /// How long the attempt took.
+    pub fn duration(&self) -> Duration {
+        self.duration
+    }
+
+    /// What the attempt did to the origin's circuit breaker (also reported
+    /// when the breaker is disabled).
+    pub fn outcome(&self) -> Outcome {
+        self.outcome
+    }
+
+    /// Whether another attempt follows.
+    pub fn will_retry(&self) -> bool {
+        self.will_retry
+    }
+}

@@ -1,0 +1,180 @@
+//! Building one call.
+//!
+//! A thin layer over [`reqwest::RequestBuilder`]: the body is encoded once
+//! when the call is sent (JSON and bytes become a reusable buffer that every
+//! retry replays), and errors such as a bad URL or a body that fails to
+//! encode are deferred to `send`, where they become an
+//! [`Error::is_request`](crate::Error::is_request) error without any I/O.
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::time::Duration;
+
+use reqwest::Response;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::client::Client;
+use crate::error::{Error, Kind};
+use crate::retry::IDEMPOTENCY_KEY;
+
+/// Per-call settings that override the client's.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CallOptions {
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) max_retries: Option<u32>,
+    pub(crate) retry_unsafe: bool,
+}
+
+/// A request being built. Send it with `.await` (it implements
+/// [`IntoFuture`]) or [`send`](RequestBuilder::send).
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// # async fn run() -> Result<(), svc_httpclient::Error> {
+/// # let client = svc_httpclient::Client::new(Default::default())?;
+/// let resp = client
+///     .get("http://search-svc:8004/search")
+///     .query(&[("q", "rust")])
+///     .bearer_auth("token")
+///     .timeout(Duration::from_secs(2))
+///     .await?;
+/// # let _ = resp;
+/// # Ok(())
+/// # }
+/// ```
+#[must_use = "a request does nothing until it is sent or awaited"]
+pub struct RequestBuilder {
+    client: Client,
+    inner: reqwest::RequestBuilder,
+    opts: CallOptions,
+}
+
+impl RequestBuilder {
+    pub(crate) fn new(client: Client, inner: reqwest::RequestBuilder) -> RequestBuilder {
+        RequestBuilder {
+            client,
+            inner,
+            opts: CallOptions::default(),
+        }
+    }
+
+    fn map(mut self, f: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder) -> Self {
+        self.inner = f(self.inner);
+        self
+    }
+
+    /// Adds a header. An invalid name or value fails the call at `send`.
+    pub fn header<K, V>(self, key: K, value: V) -> Self
+    where
+        HeaderName: TryFrom<K>,
+        <HeaderName as TryFrom<K>>::Error: Into<http::Error>,
+        HeaderValue: TryFrom<V>,
+        <HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
+    {
+        self.map(|b| b.header(key, value))
+    }
+
+    /// Adds headers, replacing those of the same names.
+    pub fn headers(self, headers: HeaderMap) -> Self {
+        self.map(|b| b.headers(headers))
+    }
+
+    /// Appends query parameters, serialized with `serde_urlencoded`.
+    pub fn query<T: serde::Serialize + ?Sized>(self, query: &T) -> Self {
+        self.map(|b| b.query(query))
+    }
+
+    /// Sets a JSON body and `Content-Type: application/json`.
+    pub fn json<T: serde::Serialize + ?Sized>(self, body: &T) -> Self {
+        self.map(|b| b.json(body))
+    }
+
+    /// Sets a byte body, replayed as is on retry.
+    pub fn body(self, body: impl Into<bytes::Bytes>) -> Self {
+        let body: bytes::Bytes = body.into();
+        self.map(|b| b.body(body))
+    }
+
+    /// Sets `Authorization: Bearer {token}`, marked sensitive (never logged).
+    pub fn bearer_auth(self, token: impl fmt::Display) -> Self {
+        self.map(|b| b.bearer_auth(token))
+    }
+
+    /// The whole-call timeout of this call (retries and backoff included),
+    /// instead of the client's `timeout`.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.opts.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets the `Idempotency-Key` header, which makes a POST or PATCH
+    /// retryable: the server uses the key to detect a replay.
+    pub fn idempotency_key(self, key: impl Into<String>) -> Self {
+        self.header(IDEMPOTENCY_KEY, key.into())
+    }
+
+    /// Declares the request safe to send more than once, so a POST or PATCH
+    /// is retried like an idempotent request. Only for requests whose
+    /// duplicates the server tolerates.
+    pub fn retry_unsafe(mut self, allowed: bool) -> Self {
+        self.opts.retry_unsafe = allowed;
+        self
+    }
+
+    /// Retries of this call, instead of the client's `max_retries`.
+    pub fn max_retries(mut self, n: u32) -> Self {
+        self.opts.max_retries = Some(n);
+        self
+    }
+
+    /// Sends the request through the pipeline.
+    pub async fn send(self) -> Result<Response, Error> {
+        let RequestBuilder {
+            client,
+            inner,
+            opts,
+        } = self;
+        let request = inner.build().map_err(invalid_request)?;
+        client.run(request, opts).await
+    }
+}
+
+/// A deferred builder error (bad URL, header, body encoding), without the
+/// URL's credentials.
+fn invalid_request(err: reqwest::Error) -> Error {
+    let mut out = Error::new(Kind::Request);
+    if let Some(url) = err.url() {
+        out = out.with_url(url);
+    }
+    let out = out.with_source(err.without_url());
+    tracing::warn!(
+        target: "svc_httpclient",
+        url = out.url().map(url::Url::as_str).unwrap_or_default(),
+        cause = %crate::error::chain_to_string(&out),
+        "http call failed",
+    );
+    out
+}
+
+impl IntoFuture for RequestBuilder {
+    type Output = Result<Response, Error>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<Response, Error>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.send())
+    }
+}
+
+impl fmt::Debug for RequestBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The inner request is not shown: its headers may hold secrets the
+        // caller did not mark sensitive.
+        f.debug_struct("RequestBuilder")
+            .field("timeout", &self.opts.timeout)
+            .field("max_retries", &self.opts.max_retries)
+            .field("retry_unsafe", &self.opts.retry_unsafe)
+            .finish_non_exhaustive()
+    }
+}
