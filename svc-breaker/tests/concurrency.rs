@@ -54,7 +54,7 @@ fn stress(config: Config) -> (CircuitBreaker, Tally, u64) {
         for seed in 0..THREADS {
             let (breaker, clock, trials, tally) = (&breaker, &clock, &trials, &tally);
             s.spawn(move || {
-                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (seed as u64 + 1) * 0x1234_5678_9ABC);
+                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((seed as u64 + 1) * 0x1234_5678_9ABC));
                 for _ in 0..OPS_PER_THREAD {
                     let roll = rng.next() % 100;
                     let permit = match breaker.try_acquire() {
