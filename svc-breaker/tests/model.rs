@@ -74,13 +74,13 @@ impl Model {
     }
 
     fn refresh(&mut self, now: u64) {
-        if let St::Open { until } = self.st {
-            if now >= until {
-                self.go(St::Half {
-                    in_flight: 0,
-                    successes: 0,
-                });
-            }
+        if let St::Open { until } = self.st
+            && now >= until
+        {
+            self.go(St::Half {
+                in_flight: 0,
+                successes: 0,
+            });
         }
     }
 
