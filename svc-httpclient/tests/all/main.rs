@@ -3,4 +3,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod classification;
+mod retries;
 mod smoke;
+mod timing;
