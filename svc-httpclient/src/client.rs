@@ -246,8 +246,30 @@ impl Client {
         Arc::clone(origin)
     }
 
+    /// Credentials in the URL become a (sensitive) basic `Authorization`
+    /// header, as `reqwest::Client::request` does, so they never reach the
+    /// connection pool's keys and logs. A request built with
+    /// `reqwest::Request::new` keeps them in the URL otherwise.
+    fn move_credentials(&self, request: &mut reqwest::Request) {
+        let url = request.url();
+        if url.username().is_empty() && url.password().is_none() {
+            return;
+        }
+        // reqwest's builder does the percent-decoding and base64 encoding.
+        if let Ok(moved) = self.inner.http.request(Method::GET, url.clone()).build() {
+            if let Some(auth) = moved.headers().get(header::AUTHORIZATION)
+                && !request.headers().contains_key(header::AUTHORIZATION)
+            {
+                let auth = auth.clone();
+                request.headers_mut().insert(header::AUTHORIZATION, auth);
+            }
+            *request.url_mut() = moved.url().clone();
+        }
+    }
+
     /// Default headers, sensitive marks and a generated idempotency key.
     fn prepare(&self, request: &mut reqwest::Request) {
+        self.move_credentials(request);
         let generate_key = self.inner.config.get_generate_idempotency_keys()
             && (request.method() == Method::POST || request.method() == Method::PATCH);
         let headers = request.headers_mut();

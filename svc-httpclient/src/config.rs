@@ -481,10 +481,7 @@ impl Config {
         if let Some(ua) = &self.user_agent
             && HeaderValue::from_str(ua).is_err()
         {
-            return Err(Error::config(
-                "user_agent",
-                "must be a valid header value (visible ASCII)",
-            ));
+            return Err(Error::config("user_agent", "must be a valid header value"));
         }
         Ok(())
     }

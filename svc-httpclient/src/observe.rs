@@ -52,6 +52,18 @@ pub trait AttemptObserver: Send + Sync + 'static {
     }
 }
 
+/// An `Arc` of an observer is an observer, so the caller can keep a handle
+/// to it (for example to read counters it collects).
+impl<T: AttemptObserver + ?Sized> AttemptObserver for std::sync::Arc<T> {
+    fn on_attempt_start(&self, request: &mut reqwest::Request, attempt: &AttemptStart) {
+        (**self).on_attempt_start(request, attempt);
+    }
+
+    fn on_attempt_end(&self, attempt: &AttemptEnd<'_>) {
+        (**self).on_attempt_end(attempt);
+    }
+}
+
 /// What [`AttemptObserver::on_attempt_start`] is told about an attempt.
 #[derive(Debug, Clone)]
 pub struct AttemptStart {

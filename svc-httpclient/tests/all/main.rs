@@ -3,7 +3,11 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod breaker;
+mod budget;
 mod classification;
+mod config;
+mod observability;
 mod retries;
 mod smoke;
 mod timing;
