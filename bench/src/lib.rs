@@ -1,0 +1,24 @@
+//! The measuring harness of the svc workspace: loopback servers (healthy,
+//! failing, fault-injecting), latency statistics, memory probes and report
+//! output, shared by the `compare` and `soak` binaries and the fuzz tests.
+//!
+//! # Overview
+//!
+//! - [`server`]: an axum server on `127.0.0.1:0` whose listener counts the
+//!   connections it accepted and still holds, and can reset one on demand.
+//! - [`fault`]: the fault-injecting handler of the soak (5xx, 429 with
+//!   `Retry-After`, slow and hung answers, resets, truncated bodies, invalid
+//!   JSON) and what it observed (requests, POST replays, arrival gaps).
+//! - [`stats`]: percentiles of latency samples.
+//! - [`mem`]: the process's resident set size, from `/proc/self/status`.
+//! - [`report`]: the flat `key<TAB>value` file `cargo xtask bench` reads,
+//!   and table formatting.
+//!
+//! Everything here talks to loopback addresses only.
+#![deny(missing_docs)]
+
+pub mod fault;
+pub mod mem;
+pub mod report;
+pub mod server;
+pub mod stats;
