@@ -1,0 +1,230 @@
+//! [`ClientConfig`]: the seed's `svc.ClientConfig`, plus everything
+//! `svc-httpclient` offers.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use svc_httpclient::{AttemptObserver, Backoff, RetryBudget};
+
+use crate::decode::DEFAULT_DECODE_LIMIT;
+use crate::header::HeaderMap;
+use crate::{CircuitBreakerConfig, StatusCode, reqwest};
+
+/// Settings of a [`Client`](crate::Client). `Default` gives the defaults of
+/// DESIGN.md §4; the setters are chainable and take `self` by value.
+///
+/// | setting | default |
+/// |---|---|
+/// | [`timeout`](ClientConfig::timeout) (whole call, retries included) | 30 s |
+/// | [`attempt_timeout`](ClientConfig::attempt_timeout) | 10 s, never past the remaining `timeout` |
+/// | [`max_retries`](ClientConfig::max_retries) | 3 |
+/// | [`circuit_breaker`](ClientConfig::circuit_breaker) | open after 5 consecutive failures, 30 s open, 1 trial call |
+/// | [`backoff`](ClientConfig::backoff) | 100 ms × 2ⁿ, cap 5 s, full jitter |
+/// | [`max_retry_after`](ClientConfig::max_retry_after) | 30 s |
+/// | [`retry_budget`](ClientConfig::retry_budget) | 20% of calls over 10 s, plus 10 retries/s |
+/// | [`decode_limit`](ClientConfig::decode_limit) | 16 MiB |
+/// | [`shared_pool`](ClientConfig::shared_pool) | on: one connection pool for every client of the process |
+///
+/// # Example
+///
+/// The seed's `NewClientWithConfig`:
+///
+/// ```
+/// use std::time::Duration;
+/// use svc_client::{CircuitBreakerConfig, ClientConfig};
+///
+/// let config = ClientConfig::default()
+///     .timeout(Duration::from_secs(5)) // shorter timeout for fast-fail
+///     .max_retries(2) // fewer retries
+///     .circuit_breaker(Some(
+///         CircuitBreakerConfig::default()
+///             .failure_threshold(3) // open after 3 failures
+///             .reset_timeout(Duration::from_secs(15)),
+///     ));
+/// # let _ = config;
+/// ```
+#[derive(Clone)]
+pub struct ClientConfig {
+    pub(crate) http: svc_httpclient::Config,
+    pub(crate) observer: Option<Arc<dyn AttemptObserver>>,
+    pub(crate) decode_limit: u64,
+    pub(crate) pool: Pool,
+    #[cfg(feature = "metrics")]
+    pub(crate) meter: Option<opentelemetry::metrics::Meter>,
+}
+
+/// Where a client's connections come from.
+#[derive(Clone)]
+pub(crate) enum Pool {
+    /// The process-wide pool shared by every client.
+    Shared,
+    /// A pool of its own.
+    Own,
+    /// The caller's `reqwest::Client`.
+    Custom(reqwest::Client),
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            http: svc_httpclient::Config::default(),
+            observer: None,
+            decode_limit: DEFAULT_DECODE_LIMIT,
+            pool: Pool::Shared,
+            #[cfg(feature = "metrics")]
+            meter: None,
+        }
+    }
+}
+
+impl ClientConfig {
+    /// Deadline of a whole call, retries and backoff included (default
+    /// 30 s). Keep it shorter than your own handler's timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.http = self.http.timeout(timeout);
+        self
+    }
+
+    /// Deadline of one attempt (default 10 s), never past the remaining
+    /// `timeout`.
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.http = self.http.attempt_timeout(timeout);
+        self
+    }
+
+    /// Retries after the first attempt (default 3). Only failures that can
+    /// succeed later are retried, and POST/PATCH only when safe.
+    pub fn max_retries(mut self, n: u32) -> Self {
+        self.http = self.http.max_retries(n);
+        self
+    }
+
+    /// The circuit breaker of the service (`Some(default)` by default);
+    /// `None` disables it.
+    pub fn circuit_breaker(mut self, config: Option<CircuitBreakerConfig>) -> Self {
+        self.http = self.http.circuit_breaker(config);
+        self
+    }
+
+    /// Delay between attempts (default 100 ms × 2ⁿ, cap 5 s, full jitter).
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.http = self.http.backoff(backoff);
+        self
+    }
+
+    /// The longest `Retry-After` honoured (default 30 s); a longer one ends
+    /// the call with the response.
+    pub fn max_retry_after(mut self, max: Duration) -> Self {
+        self.http = self.http.max_retry_after(max);
+        self
+    }
+
+    /// Limits retries to a fraction of recent calls, so an outage cannot
+    /// multiply traffic (default 20% over 10 s plus 10/s); `None` removes the
+    /// limit.
+    pub fn retry_budget(mut self, budget: Option<RetryBudget>) -> Self {
+        self.http = self.http.retry_budget(budget);
+        self
+    }
+
+    /// Statuses worth retrying (default 408, 429, 500, 502, 503, 504).
+    pub fn retry_statuses(mut self, statuses: impl IntoIterator<Item = StatusCode>) -> Self {
+        self.http = self.http.retry_statuses(statuses);
+        self
+    }
+
+    /// Headers sent with every request unless the request sets them.
+    pub fn default_headers(mut self, headers: HeaderMap) -> Self {
+        self.http = self.http.default_headers(headers);
+        self
+    }
+
+    /// The `User-Agent` of every request.
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.http = self.http.user_agent(user_agent);
+        self
+    }
+
+    /// Adds a random `Idempotency-Key` to POST and PATCH requests without
+    /// one, which makes them retryable (default off).
+    pub fn generate_idempotency_keys(mut self, on: bool) -> Self {
+        self.http = self.http.generate_idempotency_keys(on);
+        self
+    }
+
+    /// Hooks run around every attempt, after the client's own (trace
+    /// context injection, metrics).
+    pub fn observer(mut self, observer: impl AttemptObserver) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
+
+    /// The body size limit of [`RequestBuilder::decode`](crate::RequestBuilder::decode)
+    /// (default 16 MiB). At least 1 byte.
+    pub fn decode_limit(mut self, bytes: u64) -> Self {
+        self.decode_limit = bytes;
+        self
+    }
+
+    /// Whether the client uses the process-wide connection pool shared by
+    /// every client of every service (default `true`). `false` gives it a
+    /// pool of its own.
+    pub fn shared_pool(mut self, shared: bool) -> Self {
+        self.pool = if shared { Pool::Shared } else { Pool::Own };
+        self
+    }
+
+    /// Sends through `http` (its pool, TLS settings and redirect policy)
+    /// instead of the shared pool.
+    pub fn http_client(mut self, http: reqwest::Client) -> Self {
+        self.pool = Pool::Custom(http);
+        self
+    }
+
+    /// The meter the client's instruments come from, instead of the global
+    /// meter provider's.
+    #[cfg(feature = "metrics")]
+    pub fn meter(mut self, meter: opentelemetry::metrics::Meter) -> Self {
+        self.meter = Some(meter);
+        self
+    }
+
+    /// The `svc-httpclient` settings (timeouts, retries, breaker...).
+    pub fn http_config(&self) -> &svc_httpclient::Config {
+        &self.http
+    }
+
+    /// The body size limit of [`RequestBuilder::decode`](crate::RequestBuilder::decode).
+    pub fn get_decode_limit(&self) -> u64 {
+        self.decode_limit
+    }
+}
+
+impl From<svc_httpclient::Config> for ClientConfig {
+    /// Keeps every `svc-httpclient` setting, its observer included (it runs
+    /// after the facade's).
+    fn from(http: svc_httpclient::Config) -> Self {
+        ClientConfig {
+            observer: http.get_observer().cloned(),
+            http,
+            ..ClientConfig::default()
+        }
+    }
+}
+
+impl fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pool = match self.pool {
+            Pool::Shared => "shared",
+            Pool::Own => "own",
+            Pool::Custom(_) => "custom",
+        };
+        f.debug_struct("ClientConfig")
+            .field("http", &self.http)
+            .field("observer", &self.observer.is_some())
+            .field("decode_limit", &self.decode_limit)
+            .field("pool", &pool)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,478 @@
+//! The facade's one error type.
+//!
+//! Opaque, like `reqwest::Error`: a pointer-sized box, so a
+//! `Result<Response, Error>` stays small, and predicates instead of public
+//! variants, so new causes can be added without breaking callers. The
+//! predicates walk [`source`](std::error::Error::source) through the errors of
+//! `svc-httpclient` and `svc-discovery`, so they survive wrapping.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::paths::PathProblem;
+use crate::{CircuitOpen, StatusCode};
+
+type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// The error of every fallible operation of this crate.
+///
+/// | predicate | when |
+/// |---|---|
+/// | [`is_not_configured`](Error::is_not_configured) | discovery found no variable for the service |
+/// | [`is_discovery`](Error::is_discovery) | discovery failed: not configured, invalid name or URL |
+/// | [`is_invalid_path`](Error::is_invalid_path) | a path would leave the service (rejected before any I/O) |
+/// | [`is_circuit_open`](Error::is_circuit_open) | the breaker is open: the service is unhealthy, no request was sent |
+/// | [`is_timeout`](Error::is_timeout) | the call or its last attempt timed out |
+/// | [`is_connect`](Error::is_connect) | no connection could be made |
+/// | [`is_budget_exhausted`](Error::is_budget_exhausted) | the retry budget stopped a retry |
+/// | [`is_decode`](Error::is_decode) | [`decode_response`](crate::decode_response) failed: non-2xx, too large, not the expected JSON |
+/// | [`is_request`](Error::is_request) | the request could not be built (header, body encoding) |
+/// | [`is_config`](Error::is_config) | the [`ClientConfig`](crate::ClientConfig) was invalid |
+///
+/// # Example
+///
+/// ```no_run
+/// # use svc_client::{Client, Error};
+/// # async fn run(client: Client) -> Result<(), Error> {
+/// match client.get("/users/123").await {
+///     Ok(resp) => { /* check resp.status() */ }
+///     Err(err) if err.is_circuit_open() => {
+///         // Fail fast: tell our own caller when to come back.
+///         let retry_after = err.retry_after().unwrap_or_default();
+///         eprintln!("auth-svc is down, retry in {retry_after:?}");
+///     }
+///     Err(err) => return Err(err),
+/// }
+/// # Ok(())
+/// # }
+/// ```
+pub struct Error {
+    inner: Box<Inner>,
+}
+
+struct Inner {
+    kind: Kind,
+    service: Option<Arc<str>>,
+}
+
+pub(crate) enum Kind {
+    Discovery(svc_discovery::Error),
+    InvalidPath {
+        path: Box<str>,
+        problem: PathProblem,
+    },
+    Config {
+        /// `None` when `message` is a whole message from svc-httpclient.
+        setting: Option<&'static str>,
+        message: String,
+        source: Option<BoxError>,
+    },
+    Http(svc_httpclient::Error),
+    Decode(DecodeError),
+}
+
+/// Details of a failed [`decode_response`](crate::decode_response).
+pub(crate) struct DecodeError {
+    pub(crate) problem: DecodeProblem,
+    pub(crate) status: StatusCode,
+    pub(crate) url: Url,
+    pub(crate) content_type: Option<String>,
+    pub(crate) snippet: String,
+    pub(crate) source: Option<BoxError>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DecodeProblem {
+    Status,
+    TooLarge { limit: u64 },
+    Body,
+    Json,
+}
+
+// ===== impl Error =====
+
+impl Error {
+    pub(crate) fn new(kind: Kind) -> Error {
+        Error {
+            inner: Box::new(Inner {
+                kind,
+                service: None,
+            }),
+        }
+    }
+
+    pub(crate) fn with_service(mut self, service: &Arc<str>) -> Error {
+        self.inner.service = Some(Arc::clone(service));
+        self
+    }
+
+    pub(crate) fn invalid_path(path: &str, problem: PathProblem) -> Error {
+        // Keep the message readable and bounded: a path can be long.
+        let path: String = path.chars().take(200).collect();
+        Error::new(Kind::InvalidPath {
+            path: path.into(),
+            problem,
+        })
+    }
+
+    pub(crate) fn config(setting: &'static str, message: impl Into<String>) -> Error {
+        Error::new(Kind::Config {
+            setting: Some(setting),
+            message: message.into(),
+            source: None,
+        })
+    }
+
+    pub(crate) fn config_with_source(
+        setting: &'static str,
+        message: impl Into<String>,
+        source: impl Into<BoxError>,
+    ) -> Error {
+        Error::new(Kind::Config {
+            setting: Some(setting),
+            message: message.into(),
+            source: Some(source.into()),
+        })
+    }
+
+    /// svc-httpclient rejected the configuration; its message names the
+    /// setting.
+    pub(crate) fn http_config(err: &svc_httpclient::Error) -> Error {
+        Error::new(Kind::Config {
+            setting: None,
+            message: err.to_string(),
+            source: None,
+        })
+    }
+
+    fn http(&self) -> Option<&svc_httpclient::Error> {
+        match &self.inner.kind {
+            Kind::Http(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    fn decode(&self) -> Option<&DecodeError> {
+        match &self.inner.kind {
+            Kind::Decode(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    fn discovery(&self) -> Option<&svc_discovery::Error> {
+        match &self.inner.kind {
+            Kind::Discovery(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The breaker of the service is open: no request was sent. The service
+    /// is unhealthy; degrade, fail fast or use a fallback (see
+    /// [`retry_after`](Error::retry_after)).
+    pub fn is_circuit_open(&self) -> bool {
+        self.http()
+            .is_some_and(svc_httpclient::Error::is_circuit_open)
+    }
+
+    /// Discovery found no variable for the service (`AUTH_SVC_URL` and the
+    /// Kubernetes fallbacks are all unset). The message names them.
+    pub fn is_not_configured(&self) -> bool {
+        self.discovery()
+            .is_some_and(svc_discovery::Error::is_not_configured)
+    }
+
+    /// Discovery failed: the service is not configured, its name is
+    /// invalid, or its variable holds an invalid URL (the message names the
+    /// variable).
+    pub fn is_discovery(&self) -> bool {
+        self.discovery().is_some()
+    }
+
+    /// A path was rejected before any I/O because it could leave the
+    /// service: an absolute URL, `//host`, a backslash, a control character,
+    /// a fragment or `..` climbing above the base path.
+    pub fn is_invalid_path(&self) -> bool {
+        matches!(self.inner.kind, Kind::InvalidPath { .. })
+    }
+
+    /// The call (or its last attempt) timed out.
+    pub fn is_timeout(&self) -> bool {
+        self.http().is_some_and(svc_httpclient::Error::is_timeout)
+    }
+
+    /// No connection could be made (refused, DNS, TLS).
+    pub fn is_connect(&self) -> bool {
+        self.http().is_some_and(svc_httpclient::Error::is_connect)
+    }
+
+    /// The retry budget of the service was exhausted.
+    pub fn is_budget_exhausted(&self) -> bool {
+        self.http()
+            .is_some_and(svc_httpclient::Error::is_budget_exhausted)
+    }
+
+    /// The request could not be built (invalid header, body encoding).
+    pub fn is_request(&self) -> bool {
+        self.http().is_some_and(svc_httpclient::Error::is_request)
+    }
+
+    /// [`decode_response`](crate::decode_response) failed: a non-2xx status,
+    /// a body over the size limit, an unreadable body or JSON that does not
+    /// match the type.
+    pub fn is_decode(&self) -> bool {
+        self.decode().is_some()
+    }
+
+    /// The [`ClientConfig`](crate::ClientConfig) was invalid (the message
+    /// names the setting).
+    pub fn is_config(&self) -> bool {
+        matches!(self.inner.kind, Kind::Config { .. })
+    }
+
+    /// The HTTP status the error relates to, if any (a decode error of a
+    /// non-2xx response, for instance).
+    pub fn status(&self) -> Option<StatusCode> {
+        match &self.inner.kind {
+            Kind::Http(e) => e.status(),
+            Kind::Decode(d) => Some(d.status),
+            _ => None,
+        }
+    }
+
+    /// When the circuit is open: how long until the breaker lets a trial
+    /// call through. Use it for a `Retry-After` header of your own 503.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.circuit_open().map(CircuitOpen::retry_after)
+    }
+
+    /// The breaker's error when the circuit is open.
+    pub fn circuit_open(&self) -> Option<&CircuitOpen> {
+        self.http().and_then(svc_httpclient::Error::circuit_open)
+    }
+
+    /// How many attempts were sent (0 when none was, e.g. circuit open or an
+    /// invalid path).
+    pub fn attempts(&self) -> u32 {
+        self.http().map_or(0, svc_httpclient::Error::attempts)
+    }
+
+    /// The URL of the request, without credentials, when known.
+    pub fn url(&self) -> Option<&Url> {
+        match &self.inner.kind {
+            Kind::Http(e) => e.url(),
+            Kind::Decode(d) => Some(&d.url),
+            _ => None,
+        }
+    }
+
+    /// The service the failed call was for, when known.
+    pub fn service(&self) -> Option<&str> {
+        self.inner.service.as_deref()
+    }
+
+    /// For a decode error: the response's `Content-Type`, if it had one.
+    pub fn content_type(&self) -> Option<&str> {
+        self.decode().and_then(|d| d.content_type.as_deref())
+    }
+
+    /// For a decode error: the first ~200 bytes of the body, as lossy UTF-8
+    /// (never cut inside a character).
+    pub fn body_snippet(&self) -> Option<&str> {
+        self.decode().map(|d| d.snippet.as_str())
+    }
+
+    /// The discovery error, when discovery failed.
+    pub fn discovery_error(&self) -> Option<&svc_discovery::Error> {
+        self.discovery()
+    }
+
+    /// The HTTP client error, when the call failed in the client.
+    pub fn http_error(&self) -> Option<&svc_httpclient::Error> {
+        self.http()
+    }
+}
+
+impl From<svc_httpclient::Error> for Error {
+    fn from(err: svc_httpclient::Error) -> Error {
+        Error::new(Kind::Http(err))
+    }
+}
+
+impl From<svc_discovery::Error> for Error {
+    fn from(err: svc_discovery::Error) -> Error {
+        Error::new(Kind::Discovery(err))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.inner.kind {
+            // Transparent: these already name the service, variable or URL.
+            Kind::Discovery(e) => fmt::Display::fmt(e, f),
+            Kind::Http(e) => fmt::Display::fmt(e, f),
+            Kind::InvalidPath { path, problem } => {
+                write!(f, "invalid path {path:?}: {problem}")
+            }
+            Kind::Config {
+                setting: Some(setting),
+                message,
+                ..
+            } => write!(f, "invalid client setting `{setting}`: {message}"),
+            Kind::Config {
+                setting: None,
+                message,
+                ..
+            } => f.write_str(message),
+            Kind::Decode(d) => fmt::Display::fmt(d, f),
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("svc_client::Error");
+        let kind = match &self.inner.kind {
+            Kind::Discovery(_) => "discovery",
+            Kind::InvalidPath { .. } => "invalid_path",
+            Kind::Config { .. } => "config",
+            Kind::Http(_) => "http",
+            Kind::Decode(_) => "decode",
+        };
+        d.field("kind", &kind);
+        if let Some(service) = &self.inner.service {
+            d.field("service", service);
+        }
+        match &self.inner.kind {
+            Kind::Discovery(e) => d.field("source", e),
+            Kind::Http(e) => d.field("source", e),
+            Kind::InvalidPath { path, problem } => {
+                d.field("path", path).field("problem", &problem.to_string())
+            }
+            Kind::Config {
+                setting,
+                message,
+                source,
+            } => d
+                .field("setting", setting)
+                .field("message", message)
+                .field("source", source),
+            Kind::Decode(e) => d
+                .field("status", &e.status)
+                .field("url", &e.url.as_str())
+                .field("content_type", &e.content_type)
+                .field("body", &e.snippet)
+                .field("source", &e.source),
+        };
+        d.finish()
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match &self.inner.kind {
+            // Transparent kinds expose their inner error's source, so a
+            // report printing the chain does not repeat the message.
+            Kind::Discovery(e) => e.source(),
+            Kind::Http(e) => e.source(),
+            Kind::InvalidPath { .. } => None,
+            Kind::Config { source, .. } => source.as_deref().map(|e| e as _),
+            Kind::Decode(d) => d.source.as_deref().map(|e| e as _),
+        }
+    }
+}
+
+/// `err` and its sources, joined by `: `, for one log line.
+pub(crate) fn chain(err: &Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        // Some errors repeat their source's message; do not print it twice.
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
+}
+
+// ===== impl DecodeError =====
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.problem {
+            DecodeProblem::Status => {
+                write!(f, "unexpected status {} from {}", self.status, self.url)?
+            }
+            DecodeProblem::TooLarge { limit } => write!(
+                f,
+                "response body from {} exceeds the limit of {limit} bytes",
+                self.url
+            )?,
+            DecodeProblem::Body => write!(f, "could not read the response body from {}", self.url)?,
+            DecodeProblem::Json => write!(
+                f,
+                "could not decode the JSON response from {} ({})",
+                self.url, self.status
+            )?,
+        }
+        match &self.content_type {
+            Some(ct) => write!(f, ", content-type {ct:?}")?,
+            None => f.write_str(", no content-type")?,
+        }
+        if self.snippet.is_empty() {
+            f.write_str(", empty body")
+        } else {
+            write!(f, ", body starts with {:?}", self.snippet)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync_static<T: Send + Sync + 'static>() {}
+
+    #[test]
+    fn error_is_small_and_thread_safe() {
+        assert_send_sync_static::<Error>();
+        assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
+        assert_eq!(
+            std::mem::size_of::<Result<(), Error>>(),
+            std::mem::size_of::<usize>()
+        );
+    }
+
+    #[test]
+    fn invalid_path_names_the_path() {
+        let err = Error::invalid_path("//evil/x", PathProblem::SchemeRelative);
+        assert!(err.is_invalid_path());
+        assert!(!err.is_circuit_open());
+        assert!(err.to_string().contains("\"//evil/x\""), "{err}");
+        assert!(err.source().is_none());
+    }
+
+    #[test]
+    fn invalid_path_escapes_control_characters() {
+        let err = Error::invalid_path("/a\r\nHost: evil", PathProblem::Control);
+        let msg = err.to_string();
+        assert!(!msg.contains('\r') && !msg.contains('\n'), "{msg:?}");
+        assert!(msg.contains("\\r\\n"), "{msg}");
+    }
+
+    #[test]
+    fn config_names_the_setting() {
+        let err = Error::config("decode_limit", "must be at least 1");
+        assert!(err.is_config());
+        assert_eq!(
+            err.to_string(),
+            "invalid client setting `decode_limit`: must be at least 1"
+        );
+    }
+}
