@@ -1,0 +1,348 @@
+//! `profile-svc`: the seed's `GetUserProfile` as a service.
+//!
+//! `GET /profiles/{id}` needs the user from `auth-svc` (required) and
+//! enriches it with recent messages from `chat-svc` (optional):
+//!
+//! | situation | answer |
+//! |---|---|
+//! | both answer | 200, the profile with its messages, `degraded: false` |
+//! | chat fails, or its circuit is open | 200, the profile, `messages: []`, `degraded: true` |
+//! | chat not configured (`CHAT_SVC_URL` unset) | 200, the profile, `messages: []`, `degraded: false` |
+//! | auth's circuit is open | 503 at once, `Retry-After` = the breaker's wait, rounded up |
+//! | auth answers 404 | 404 |
+//! | auth fails otherwise | 502 |
+//!
+//! Every answer carries `x-trace-id`, the W3C trace id of the request
+//! (the caller's, when it sent a `traceparent`). `GET /debug/clients` shows
+//! each client's breaker state and counts.
+//!
+//! The clients are made once at startup, as the seed's initialisation
+//! pattern does: auth is required (startup fails without `AUTH_SVC_URL`),
+//! chat only if `CHAT_SVC_URL` is configured. Their settings come from the
+//! environment (see [`settings_from_env`]).
+
+use crate::backend::{Message, User};
+use crate::telemetry;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, Instant};
+use svc_client::{CircuitBreakerConfig, Client, ClientConfig, Registry, State as BreakerState};
+use tracing::Instrument;
+
+/// The response header carrying the request's trace id.
+pub const TRACE_ID_HEADER: &str = "x-trace-id";
+
+/// What `GET /profiles/{id}` answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    /// The user, from `auth-svc`.
+    pub user: User,
+    /// Recent messages, from `chat-svc` (empty when degraded).
+    pub messages: Vec<Message>,
+    /// Whether chat was configured but could not be reached.
+    pub degraded: bool,
+}
+
+/// One client's breaker, as `GET /debug/clients` shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClientReport {
+    /// The base URL the client calls.
+    pub base_url: String,
+    /// `closed`, `open`, `half-open`, or `disabled`.
+    pub state: String,
+    /// Breaker transitions so far (each one increments it).
+    pub epoch: u32,
+    /// Attempts let through that finished.
+    pub calls: u64,
+    /// Attempts recorded as successes.
+    pub successes: u64,
+    /// Attempts recorded as failures.
+    pub failures: u64,
+    /// Calls rejected at once because the circuit was open.
+    pub rejections: u64,
+    /// The current run of consecutive failures.
+    pub consecutive_failures: u32,
+    /// While open: milliseconds until a trial call is allowed.
+    pub retry_after_ms: Option<u64>,
+}
+
+/// What `GET /debug/clients` answers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DebugClients {
+    /// The required auth client.
+    #[serde(rename = "auth-svc")]
+    pub auth: ClientReport,
+    /// The optional chat client (`null` when not configured).
+    #[serde(rename = "chat-svc")]
+    pub chat: Option<ClientReport>,
+}
+
+/// The clients of profile-svc, made once at startup.
+#[derive(Clone, Debug)]
+pub struct Profiles {
+    auth: Client,
+    chat: Option<Client>,
+}
+
+/// The settings of both clients, from the environment; unset variables keep
+/// the defaults in parentheses:
+///
+/// | variable | setting |
+/// |---|---|
+/// | `CLIENT_TIMEOUT_MS` | whole call, retries included (2000) |
+/// | `CLIENT_ATTEMPT_TIMEOUT_MS` | one attempt (500) |
+/// | `CLIENT_MAX_RETRIES` | retries after the first attempt (2) |
+/// | `BREAKER_FAILURE_THRESHOLD` | consecutive failures that open the circuit (5) |
+/// | `BREAKER_RESET_TIMEOUT_MS` | open time before a trial (30000, the seed's) |
+///
+/// # Errors
+///
+/// A message naming the variable that is not a number.
+pub fn settings_from_env() -> Result<ClientConfig, String> {
+    settings_from(|name| std::env::var(name).ok())
+}
+
+/// [`settings_from_env`] on any source of variables.
+///
+/// # Errors
+///
+/// A message naming the variable that is not a number.
+///
+/// ```
+/// let config = svc_demo::profile::settings_from(|name| {
+///     (name == "CLIENT_MAX_RETRIES").then(|| "1".to_owned())
+/// })
+/// .unwrap();
+/// # let _ = config;
+/// let err = svc_demo::profile::settings_from(|_| Some("soon".to_owned())).unwrap_err();
+/// assert!(err.contains("CLIENT_TIMEOUT_MS"));
+/// ```
+pub fn settings_from(var: impl Fn(&str) -> Option<String>) -> Result<ClientConfig, String> {
+    let number = |name: &str, default: u64| -> Result<u64, String> {
+        match var(name).filter(|v| !v.is_empty()) {
+            None => Ok(default),
+            Some(v) => v
+                .parse()
+                .map_err(|_| format!("{name} is not a whole number: `{v}`")),
+        }
+    };
+    let timeout = number("CLIENT_TIMEOUT_MS", 2000)?;
+    let attempt_timeout = number("CLIENT_ATTEMPT_TIMEOUT_MS", 500)?;
+    let max_retries = number("CLIENT_MAX_RETRIES", 2)?;
+    let threshold = number("BREAKER_FAILURE_THRESHOLD", 5)?;
+    let reset = number("BREAKER_RESET_TIMEOUT_MS", 30_000)?;
+    let too_big = |name: &str| format!("{name} is too large");
+    Ok(ClientConfig::default()
+        .timeout(Duration::from_millis(timeout))
+        .attempt_timeout(Duration::from_millis(attempt_timeout))
+        .max_retries(u32::try_from(max_retries).map_err(|_| too_big("CLIENT_MAX_RETRIES"))?)
+        .circuit_breaker(Some(
+            CircuitBreakerConfig::default()
+                .failure_threshold(
+                    u32::try_from(threshold).map_err(|_| too_big("BREAKER_FAILURE_THRESHOLD"))?,
+                )
+                .reset_timeout(Duration::from_millis(reset)),
+        )))
+}
+
+impl Profiles {
+    /// The seed's initialisation pattern: auth is required, chat optional.
+    ///
+    /// # Errors
+    ///
+    /// When `auth-svc` is not configured or its URL is invalid (the message
+    /// names the variable).
+    pub fn from_registry(registry: &Registry, config: ClientConfig) -> Result<Self, String> {
+        let auth = Client::from_registry(registry, "auth-svc", config.clone())
+            .map_err(|err| format!("auth service required: {err}"))?;
+        // Optional dependency: check, but do not fail.
+        let chat = if registry.is_configured("chat-svc") {
+            match Client::from_registry(registry, "chat-svc", config) {
+                Ok(chat) => Some(chat),
+                Err(err) => {
+                    tracing::warn!(error = %err, "chat service misconfigured, serving without messages");
+                    None
+                }
+            }
+        } else {
+            tracing::info!("chat service not configured, serving without messages");
+            None
+        };
+        Ok(Profiles { auth, chat })
+    }
+
+    /// The breaker reports of both clients.
+    pub fn debug_clients(&self) -> DebugClients {
+        DebugClients {
+            auth: report(&self.auth),
+            chat: self.chat.as_ref().map(report),
+        }
+    }
+}
+
+/// The `profile-svc` router.
+pub fn router(profiles: Profiles) -> Router {
+    let service = Router::new()
+        .route("/profiles/{id}", get(get_profile))
+        .route("/debug/clients", get(debug_clients))
+        .layer(middleware::from_fn(trace_and_log))
+        .layer(middleware::from_fn(svc_client::trace_middleware));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(service)
+        .with_state(profiles)
+}
+
+/// Logs each answer with the trace id and returns the trace id to the caller.
+async fn trace_and_log(req: Request, next: Next) -> Response {
+    let span = telemetry::request_span();
+    let trace_id = telemetry::trace_id(&span);
+    let started = Instant::now();
+    let mut response = async move {
+        let response = next.run(req).await;
+        tracing::info!(
+            status = response.status().as_u16(),
+            latency_ms = started.elapsed().as_millis() as u64,
+            "answered"
+        );
+        response
+    }
+    .instrument(span)
+    .await;
+    if let Some(value) = trace_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        response.headers_mut().insert(TRACE_ID_HEADER, value);
+    }
+    response
+}
+
+fn report(client: &Client) -> ClientReport {
+    let base_url = client.base_url().to_string();
+    match client.metrics() {
+        Some(m) => ClientReport {
+            base_url,
+            state: state_name(m.state()).to_owned(),
+            epoch: m.epoch(),
+            calls: m.calls(),
+            successes: m.successes(),
+            failures: m.failures(),
+            rejections: m.rejections(),
+            consecutive_failures: m.consecutive_failures(),
+            retry_after_ms: m.retry_after().map(|d| d.as_millis() as u64),
+        },
+        None => ClientReport {
+            base_url,
+            state: "disabled".to_owned(),
+            epoch: 0,
+            calls: 0,
+            successes: 0,
+            failures: 0,
+            rejections: 0,
+            consecutive_failures: 0,
+            retry_after_ms: None,
+        },
+    }
+}
+
+/// `closed`, `open` or `half-open`.
+pub fn state_name(state: BreakerState) -> &'static str {
+    match state {
+        BreakerState::Closed => "closed",
+        BreakerState::Open => "open",
+        BreakerState::HalfOpen => "half-open",
+    }
+}
+
+/// Seconds for `Retry-After`: the wait rounded up, at least 1.
+///
+/// ```
+/// use std::time::Duration;
+/// use svc_demo::profile::retry_after_secs;
+///
+/// assert_eq!(retry_after_secs(Duration::from_millis(2100)), 3);
+/// assert_eq!(retry_after_secs(Duration::from_secs(2)), 2);
+/// assert_eq!(retry_after_secs(Duration::ZERO), 1);
+/// ```
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    secs.max(1)
+}
+
+async fn debug_clients(State(profiles): State<Profiles>) -> Json<DebugClients> {
+    Json(profiles.debug_clients())
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+async fn get_profile(State(profiles): State<Profiles>, Path(id): Path<String>) -> Response {
+    if id.is_empty()
+        || id.len() > 64
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return error(StatusCode::BAD_REQUEST, "invalid user id");
+    }
+
+    // Required call.
+    let user = match fetch_user(&profiles.auth, &id).await {
+        Ok(user) => user,
+        Err(err) if err.is_circuit_open() => {
+            // Fail fast: auth is known to be down; tell the caller when to retry.
+            let wait = err.retry_after().unwrap_or(Duration::from_secs(1));
+            let mut response = error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "auth-svc is unavailable (circuit open)",
+            );
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_secs(wait)),
+            );
+            return response;
+        }
+        Err(err) if err.status() == Some(StatusCode::NOT_FOUND) => {
+            return error(StatusCode::NOT_FOUND, "no such user");
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "auth request failed");
+            return error(StatusCode::BAD_GATEWAY, "auth-svc failed");
+        }
+    };
+
+    // Optional enrichment: don't fail if chat is down.
+    let mut profile = Profile {
+        user,
+        messages: Vec::new(),
+        degraded: false,
+    };
+    if let Some(chat) = &profiles.chat {
+        match fetch_messages(chat, &id).await {
+            Ok(messages) => profile.messages = messages,
+            Err(err) => {
+                if err.is_circuit_open() {
+                    tracing::debug!("chat circuit open, serving without messages");
+                } else {
+                    tracing::warn!(error = %err, "failed to fetch messages, serving without them");
+                }
+                profile.degraded = true;
+            }
+        }
+    }
+    Json(profile).into_response()
+}
+
+async fn fetch_user(auth: &Client, id: &str) -> Result<User, svc_client::Error> {
+    let resp = auth.get(&format!("/users/{id}")).await?;
+    svc_client::decode_response(resp).await
+}
+
+async fn fetch_messages(chat: &Client, id: &str) -> Result<Vec<Message>, svc_client::Error> {
+    let resp = chat.get(&format!("/users/{id}/messages")).await?;
+    svc_client::decode_response(resp).await
+}
