@@ -44,7 +44,7 @@ pub struct PhaseSpan {
 }
 
 const WIDTH: f64 = 960.0;
-const LEFT: f64 = 70.0;
+const LEFT: f64 = 95.0;
 const RIGHT: f64 = 20.0;
 const LAT_TOP: f64 = 50.0;
 const LAT_BOTTOM: f64 = 220.0;
@@ -52,7 +52,7 @@ const OUT_TOP: f64 = 250.0;
 const OUT_BOTTOM: f64 = 420.0;
 const STATE_TOP: f64 = 445.0;
 const STATE_ROW: f64 = 22.0;
-const HEIGHT: f64 = 560.0;
+const HEIGHT: f64 = 580.0;
 const LAT_MIN_MS: f64 = 0.5;
 const LAT_MAX_MS: f64 = 5000.0;
 
@@ -261,17 +261,16 @@ pub fn render(title: &str, points: &[Point], phases: &[PhaseSpan]) -> String {
         );
         t += t_step;
     }
-    let legend_y = HEIGHT - 18.0;
+    let legend_y = HEIGHT - 38.0;
     let mut lx = LEFT;
     for (label, color, kind) in [
+        ("p50", "#1f77b4", "line"),
+        ("p99", "#1f77b4", "dash"),
         ("ok", OK, "box"),
         ("degraded", DEGRADED, "box"),
         ("503 circuit open", UNAVAILABLE, "box"),
         ("other failure", ERROR, "box"),
-        ("calls reaching auth", "#111", "line"),
-        ("p50", "#1f77b4", "line"),
-        ("p99", "#1f77b4", "dash"),
-        ("half-open", HALF_OPEN, "box"),
+        ("calls reaching auth-svc", "#111", "line"),
     ] {
         match kind {
             "box" => {
@@ -295,6 +294,26 @@ pub fn render(title: &str, points: &[Point], phases: &[PhaseSpan]) -> String {
         let _ = writeln!(
             svg,
             r#"<text x="{:.1}" y="{legend_y:.1}">{label}</text>"#,
+            lx + 16.0
+        );
+        lx += 22.0 + label.len() as f64 * 6.5;
+    }
+    let legend_y = legend_y + 20.0;
+    let _ = write!(
+        svg,
+        r#"<text x="{:.1}" y="{legend_y:.1}" text-anchor="end">breakers:</text>"#,
+        LEFT - 5.0
+    );
+    let mut lx = LEFT;
+    for (label, color) in [
+        ("closed", OK),
+        ("open", UNAVAILABLE),
+        ("half-open", HALF_OPEN),
+    ] {
+        let _ = writeln!(
+            svg,
+            r#"<rect x="{lx:.1}" y="{:.1}" width="12" height="12" fill="{color}"/><text x="{:.1}" y="{legend_y:.1}">{label}</text>"#,
+            legend_y - 10.0,
             lx + 16.0
         );
         lx += 22.0 + label.len() as f64 * 6.5;
