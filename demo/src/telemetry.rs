@@ -9,7 +9,6 @@
 //! an OTLP exporter to the provider to ship the spans.
 
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -32,9 +31,8 @@ impl Drop for Telemetry {
 /// Installs the global subscriber for `service`: compact logs to stderr
 /// (level from `RUST_LOG`, `info` by default) and OpenTelemetry contexts.
 pub fn init(service: &'static str) -> Telemetry {
-    // The usual OpenTelemetry setup of a service: W3C Trace Context as the
-    // global propagator (svc-client reads and writes W3C headers itself too).
-    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    // No global propagator on purpose: svc-client reads and writes W3C
+    // `traceparent`/`tracestate` itself, and the demo checks that it does.
     let provider = SdkTracerProvider::builder().build();
     let tracer = provider.tracer(service);
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
