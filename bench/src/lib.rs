@@ -9,6 +9,7 @@
 //! - [`fault`]: the fault-injecting handler of the soak (5xx, 429 with
 //!   `Retry-After`, slow and hung answers, resets, truncated bodies, invalid
 //!   JSON) and what it observed (requests, POST replays, arrival gaps).
+//! - [`invariants`]: the soak's checks, as pure functions of what it saw.
 //! - [`stats`]: percentiles of latency samples.
 //! - [`mem`]: the process's resident set size, from `/proc/self/status`.
 //! - [`report`]: the flat `key<TAB>value` file `cargo xtask bench` reads,
@@ -18,6 +19,7 @@
 #![deny(missing_docs)]
 
 pub mod fault;
+pub mod invariants;
 pub mod mem;
 pub mod report;
 pub mod server;

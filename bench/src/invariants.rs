@@ -1,0 +1,493 @@
+//! The soak's invariants, as pure functions of what it observed, so each
+//! check is unit-tested against data that violates it.
+
+use std::time::Duration;
+
+/// The client settings and margins the soak runs with.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Concurrent callers.
+    pub callers: usize,
+    /// The facade's whole-call `timeout`.
+    pub timeout: Duration,
+    /// The facade's `attempt_timeout`.
+    pub attempt_timeout: Duration,
+    /// The breaker's `reset_timeout`.
+    pub reset_timeout: Duration,
+    /// Scheduling slack added to every time bound (a loaded 2-core machine
+    /// running a debug build delays timers and tasks).
+    pub margin: Duration,
+    /// Largest acceptable RSS growth after the warm-up, in bytes.
+    pub rss_growth: u64,
+    /// Largest acceptable server requests per logical call in outages.
+    pub outage_amplification: f64,
+}
+
+/// How a call ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A response (any status).
+    Response(u16),
+    /// Rejected by the open circuit, without I/O.
+    CircuitOpen,
+    /// The whole-call or attempt timeout elapsed.
+    Timeout,
+    /// Another error (reset, truncated, connect, budget...).
+    Error,
+    /// The soak dropped the call's future before it finished.
+    Cancelled,
+}
+
+/// What kind of request a call was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallKind {
+    /// A GET, read and decoded as JSON.
+    Get,
+    /// A POST without an `Idempotency-Key` (must never be sent twice).
+    Post,
+    /// A POST with an `Idempotency-Key` (may be replayed).
+    KeyedPost,
+}
+
+/// One logical call.
+#[derive(Clone, Copy, Debug)]
+pub struct Call {
+    /// When it started, from the start of the storm.
+    pub started: Duration,
+    /// How long until the facade returned (or the soak cancelled it).
+    pub elapsed: Duration,
+    /// How long reading the body took, when there was a response.
+    pub body: Option<Duration>,
+    /// The request.
+    pub kind: CallKind,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Whether it started while the server was in an outage.
+    pub in_outage: bool,
+}
+
+/// A breaker state, as the soak saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Breaker {
+    /// Calls pass.
+    Closed,
+    /// Calls fail fast.
+    Open,
+    /// A trial is allowed.
+    HalfOpen,
+}
+
+/// Everything the soak observed.
+#[derive(Clone, Debug, Default)]
+pub struct Observations {
+    /// Panics anywhere in the process (the panic hook counts them), plus
+    /// caller tasks that ended in a panic.
+    pub panics: u64,
+    /// Every logical call.
+    pub calls: Vec<Call>,
+    /// Breaker transitions `(when, to)`, from the start of the storm.
+    pub transitions: Vec<(Duration, Breaker)>,
+    /// When the callers stopped starting calls.
+    pub storm_end: Duration,
+    /// The longest time no request reached the server while callers ran,
+    /// and when it began.
+    pub longest_silence: (Duration, Duration),
+    /// Requests the server received while in an outage.
+    pub outage_requests: u64,
+    /// POSTs without a key that reached the server more than once:
+    /// `(call id, arrivals)`.
+    pub replayed_posts: Vec<(u64, u32)>,
+    /// The most connections the server held at once.
+    pub peak_connections: u64,
+    /// Connections the server still held after the client was dropped and
+    /// every handler had time to finish.
+    pub connections_after_drain: u64,
+    /// RSS samples `(when, bytes)`.
+    pub rss: Vec<(Duration, u64)>,
+    /// Samples before this are the warm-up.
+    pub warmup: Duration,
+}
+
+/// A violated invariant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// The invariant's name.
+    pub invariant: &'static str,
+    /// What was seen.
+    pub detail: String,
+}
+
+fn violation(invariant: &'static str, detail: String) -> Violation {
+    Violation { invariant, detail }
+}
+
+/// Checks every invariant; empty when all hold.
+pub fn check(limits: &Limits, seen: &Observations) -> Vec<Violation> {
+    let mut out = Vec::new();
+    out.extend(storm_ran(seen));
+    out.extend(no_panic(seen));
+    out.extend(calls_within_timeout(limits, seen));
+    out.extend(no_unkeyed_post_replayed(seen));
+    out.extend(breaker_never_stuck(limits, seen));
+    out.extend(memory_bounded(limits, seen));
+    out.extend(connections_bounded(limits, seen));
+    out.extend(amplification_within_budget(limits, seen));
+    out
+}
+
+/// The storm did what it is for: calls succeeded, failed, hit an open
+/// circuit, and some were cancelled (else the other checks prove nothing).
+pub fn storm_ran(seen: &Observations) -> Option<Violation> {
+    let count = |f: &dyn Fn(&Call) -> bool| seen.calls.iter().filter(|c| f(c)).count();
+    let ok = count(&|c| matches!(c.outcome, Outcome::Response(200..=299)));
+    let open = count(&|c| c.outcome == Outcome::CircuitOpen);
+    let cancelled = count(&|c| c.outcome == Outcome::Cancelled);
+    let outage = count(&|c| c.in_outage);
+    let posts = count(&|c| c.kind == CallKind::Post);
+    if ok == 0 || open == 0 || cancelled == 0 || outage == 0 || posts == 0 {
+        return Some(violation(
+            "storm-ran",
+            format!(
+                "the storm did not exercise the client: {} calls, {ok} 2xx, {open} circuit-open, \
+                 {cancelled} cancelled, {outage} during outages, {posts} unkeyed POSTs",
+                seen.calls.len()
+            ),
+        ));
+    }
+    None
+}
+
+/// No panic anywhere.
+pub fn no_panic(seen: &Observations) -> Option<Violation> {
+    (seen.panics > 0).then(|| violation("no-panic", format!("{} panic(s)", seen.panics)))
+}
+
+/// Every call the soak did not cancel returned within `timeout` (plus the
+/// margin), and every body read finished within `timeout` too.
+pub fn calls_within_timeout(limits: &Limits, seen: &Observations) -> Vec<Violation> {
+    let bound = limits.timeout + limits.margin;
+    let mut out = Vec::new();
+    let late: Vec<&Call> = seen
+        .calls
+        .iter()
+        .filter(|c| c.outcome != Outcome::Cancelled && c.elapsed > bound)
+        .collect();
+    if let Some(worst) = late.iter().map(|c| c.elapsed).max() {
+        out.push(violation(
+            "call-within-timeout",
+            format!(
+                "{} call(s) took longer than timeout {:?} + margin {:?}; the slowest {:?}",
+                late.len(),
+                limits.timeout,
+                limits.margin,
+                worst
+            ),
+        ));
+    }
+    let slow_bodies: Vec<Duration> = seen
+        .calls
+        .iter()
+        .filter_map(|c| c.body)
+        .filter(|b| *b > bound)
+        .collect();
+    if let Some(worst) = slow_bodies.iter().max() {
+        out.push(violation(
+            "body-within-timeout",
+            format!(
+                "{} body read(s) took longer than {bound:?}; the slowest {worst:?}",
+                slow_bodies.len()
+            ),
+        ));
+    }
+    out
+}
+
+/// No POST without an `Idempotency-Key` reached the server twice.
+pub fn no_unkeyed_post_replayed(seen: &Observations) -> Option<Violation> {
+    let first = seen.replayed_posts.first()?;
+    Some(violation(
+        "no-unkeyed-post-replay",
+        format!(
+            "{} POST(s) without an Idempotency-Key reached the server more than once \
+             (call {} arrived {} times)",
+            seen.replayed_posts.len(),
+            first.0,
+            first.1
+        ),
+    ))
+}
+
+/// The breaker never stayed open past `reset_timeout` (plus the margin)
+/// nor half-open past one call's `timeout` (plus the margin) while callers
+/// were calling, and the server never went without requests for longer
+/// than an open period plus one attempt (plus the margin).
+pub fn breaker_never_stuck(limits: &Limits, seen: &Observations) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let open_bound = limits.reset_timeout + limits.margin;
+    let half_open_bound = limits.timeout + limits.margin;
+    // The state in force from each transition to the next (or to the end).
+    let mut periods = Vec::new();
+    for (i, (at, state)) in seen.transitions.iter().enumerate() {
+        let until = seen
+            .transitions
+            .get(i + 1)
+            .map_or(seen.storm_end, |(next, _)| *next);
+        periods.push((*at, *state, until.saturating_sub(*at)));
+    }
+    for (at, state, lasted) in periods {
+        let bound = match state {
+            Breaker::Open => open_bound,
+            Breaker::HalfOpen => half_open_bound,
+            Breaker::Closed => continue,
+        };
+        // A period cut short by the end of the storm cannot be judged past
+        // the time callers were still calling.
+        if lasted > bound {
+            out.push(violation(
+                "breaker-never-stuck",
+                format!(
+                    "{state:?} at {:.3}s lasted {lasted:?} while callers were calling (bound {bound:?})",
+                    at.as_secs_f64()
+                ),
+            ));
+        }
+    }
+    let silence_bound = limits.reset_timeout + limits.attempt_timeout + limits.margin;
+    let (silence, from) = seen.longest_silence;
+    if silence > silence_bound {
+        out.push(violation(
+            "breaker-never-stuck",
+            format!(
+                "no request reached the server for {silence:?} from {:.3}s (bound: reset_timeout \
+                 + attempt_timeout + margin = {silence_bound:?})",
+                from.as_secs_f64()
+            ),
+        ));
+    }
+    out
+}
+
+/// RSS after the warm-up never grew by more than the limit.
+pub fn memory_bounded(limits: &Limits, seen: &Observations) -> Option<Violation> {
+    let baseline = seen
+        .rss
+        .iter()
+        .filter(|(t, _)| *t <= seen.warmup)
+        .map(|(_, b)| *b)
+        .next_back()?;
+    let (at, peak) = seen
+        .rss
+        .iter()
+        .filter(|(t, _)| *t > seen.warmup)
+        .max_by_key(|(_, b)| *b)?;
+    let growth = peak.saturating_sub(baseline);
+    (growth > limits.rss_growth).then(|| {
+        violation(
+            "memory-bounded",
+            format!(
+                "RSS grew by {} KiB after the warm-up (from {} KiB to {} KiB at {:.1}s; bound {} KiB)",
+                growth / 1024,
+                baseline / 1024,
+                peak / 1024,
+                at.as_secs_f64(),
+                limits.rss_growth / 1024
+            ),
+        )
+    })
+}
+
+/// The server never held more than four connections per caller (one in use
+/// plus the abandoned ones of timed-out attempts whose handlers are still
+/// sleeping), and none was left once the client was dropped.
+pub fn connections_bounded(limits: &Limits, seen: &Observations) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let bound = 4 * limits.callers as u64;
+    if seen.peak_connections > bound {
+        out.push(violation(
+            "connections-bounded",
+            format!(
+                "the server held {} connections at once (bound 4 per caller = {bound})",
+                seen.peak_connections
+            ),
+        ));
+    }
+    if seen.connections_after_drain > 0 {
+        out.push(violation(
+            "connections-bounded",
+            format!(
+                "{} connection(s) still open after the client was dropped and handlers finished",
+                seen.connections_after_drain
+            ),
+        ));
+    }
+    out
+}
+
+/// During outages the server saw fewer requests per logical call than the
+/// limit.
+pub fn amplification_within_budget(limits: &Limits, seen: &Observations) -> Option<Violation> {
+    let calls = seen.calls.iter().filter(|c| c.in_outage).count();
+    if calls == 0 {
+        return None; // `storm-ran` reports it.
+    }
+    let ratio = seen.outage_requests as f64 / calls as f64;
+    (ratio >= limits.outage_amplification).then(|| {
+        violation(
+            "amplification-within-budget",
+            format!(
+                "{} requests for {calls} logical calls during outages: {ratio:.2} per call (bound < {})",
+                seen.outage_requests, limits.outage_amplification
+            ),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits {
+            callers: 10,
+            timeout: Duration::from_secs(2),
+            attempt_timeout: Duration::from_millis(300),
+            reset_timeout: Duration::from_secs(1),
+            margin: Duration::from_millis(250),
+            rss_growth: 1 << 20,
+            outage_amplification: 1.5,
+        }
+    }
+
+    fn call(ms: u64, kind: CallKind, outcome: Outcome, in_outage: bool) -> Call {
+        Call {
+            started: Duration::from_millis(ms),
+            elapsed: Duration::from_millis(5),
+            body: None,
+            kind,
+            outcome,
+            in_outage,
+        }
+    }
+
+    fn healthy() -> Observations {
+        Observations {
+            calls: vec![
+                call(0, CallKind::Get, Outcome::Response(200), false),
+                call(1, CallKind::Post, Outcome::Response(201), false),
+                call(2, CallKind::Get, Outcome::CircuitOpen, true),
+                call(3, CallKind::KeyedPost, Outcome::Cancelled, true),
+            ],
+            transitions: vec![
+                (Duration::from_millis(100), Breaker::Open),
+                (Duration::from_millis(1100), Breaker::HalfOpen),
+                (Duration::from_millis(1200), Breaker::Closed),
+            ],
+            storm_end: Duration::from_secs(3),
+            longest_silence: (Duration::from_millis(1100), Duration::from_millis(100)),
+            outage_requests: 2,
+            peak_connections: 12,
+            rss: vec![
+                (Duration::from_secs(1), 10 << 20),
+                (Duration::from_secs(2), 10 << 20),
+                (Duration::from_secs(3), (10 << 20) + 4096),
+            ],
+            warmup: Duration::from_secs(1),
+            ..Observations::default()
+        }
+    }
+
+    fn names(v: &[Violation]) -> Vec<&'static str> {
+        v.iter().map(|v| v.invariant).collect()
+    }
+
+    #[test]
+    fn a_healthy_run_passes() {
+        assert_eq!(check(&limits(), &healthy()), Vec::new());
+    }
+
+    #[test]
+    fn an_idle_storm_is_a_violation() {
+        let mut seen = healthy();
+        seen.calls.retain(|c| c.outcome != Outcome::Cancelled);
+        seen.outage_requests = 1;
+        assert_eq!(names(&check(&limits(), &seen)), ["storm-ran"]);
+    }
+
+    #[test]
+    fn panics_are_violations() {
+        let mut seen = healthy();
+        seen.panics = 2;
+        assert_eq!(names(&check(&limits(), &seen)), ["no-panic"]);
+    }
+
+    #[test]
+    fn late_calls_and_bodies_are_violations_but_cancelled_calls_are_not() {
+        let mut seen = healthy();
+        seen.calls[3].elapsed = Duration::from_secs(9);
+        assert!(check(&limits(), &seen).is_empty());
+        seen.calls[0].elapsed = Duration::from_millis(2251);
+        seen.calls[1].body = Some(Duration::from_secs(3));
+        let v = check(&limits(), &seen);
+        assert_eq!(names(&v), ["call-within-timeout", "body-within-timeout"]);
+        assert!(v[0].detail.contains("2.251s"), "{}", v[0].detail);
+    }
+
+    #[test]
+    fn a_replayed_unkeyed_post_is_a_violation() {
+        let mut seen = healthy();
+        seen.replayed_posts = vec![(17, 2)];
+        let v = check(&limits(), &seen);
+        assert_eq!(names(&v), ["no-unkeyed-post-replay"]);
+        assert!(v[0].detail.contains("call 17 arrived 2 times"));
+    }
+
+    #[test]
+    fn a_breaker_stuck_open_or_half_open_is_a_violation() {
+        let mut seen = healthy();
+        // Open for 1.3 s: longer than reset_timeout + margin.
+        seen.transitions[1].0 = Duration::from_millis(1400);
+        seen.transitions[2].0 = Duration::from_millis(1500);
+        assert_eq!(names(&check(&limits(), &seen)), ["breaker-never-stuck"]);
+
+        let mut seen = healthy();
+        // Half-open until the end of the storm, 2.9 s.
+        seen.transitions.pop();
+        seen.storm_end = Duration::from_millis(4000);
+        assert_eq!(names(&check(&limits(), &seen)), ["breaker-never-stuck"]);
+
+        let mut seen = healthy();
+        seen.longest_silence = (Duration::from_millis(1600), Duration::from_secs(1));
+        assert_eq!(names(&check(&limits(), &seen)), ["breaker-never-stuck"]);
+    }
+
+    #[test]
+    fn memory_growth_after_the_warmup_is_bounded() {
+        let mut seen = healthy();
+        seen.rss.push((Duration::from_secs(4), (12 << 20) + 1));
+        let v = check(&limits(), &seen);
+        assert_eq!(names(&v), ["memory-bounded"]);
+        // Growth during the warm-up does not count.
+        let mut seen = healthy();
+        seen.rss.insert(0, (Duration::ZERO, 1 << 20));
+        assert!(check(&limits(), &seen).is_empty());
+    }
+
+    #[test]
+    fn too_many_or_leaked_connections_are_violations() {
+        let mut seen = healthy();
+        seen.peak_connections = 41;
+        seen.connections_after_drain = 1;
+        let v = check(&limits(), &seen);
+        assert_eq!(names(&v), ["connections-bounded", "connections-bounded"]);
+    }
+
+    #[test]
+    fn outage_amplification_is_bounded() {
+        let mut seen = healthy();
+        seen.outage_requests = 3; // 3 requests for 2 outage calls: 1.5
+        assert_eq!(
+            names(&check(&limits(), &seen)),
+            ["amplification-within-budget"]
+        );
+    }
+}
