@@ -21,7 +21,6 @@ use crate::profile::{DebugClients, Profile, TRACE_ID_HEADER};
 use crate::stats::{Outcome, Tally, fmt_latency};
 use std::collections::HashSet;
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -30,16 +29,24 @@ use svc_client::reqwest;
 /// The command line of the `demo` binary.
 pub const USAGE: &str = "\
 demo [--quick] [--out-dir DIR]
+demo [--quick] [--out-dir DIR] --profile-url URL --auth-url URL --chat-url URL [--breaker-reset-ms MS]
 
 Starts auth-svc, chat-svc and profile-svc on free ports of 127.0.0.1, drives
 load on profile-svc through a failure scenario (healthy, chat down, auth
 failing, auth recovered), prints one line per second, checks every
 expectation and writes DIR/summary.txt, DIR/timeline.svg and DIR/logs/.
+Given the three URLs, it starts nothing and drives services already running
+elsewhere (a cluster: see deploy/kubernetes/README.md) instead.
 
 Options:
-  --quick        the whole scenario in about 25 s (CI runs this)
-  --out-dir DIR  where to write results (default: target/demo)
-  -h, --help     print this help
+  --quick                the whole scenario in about 25 s (CI runs this)
+  --out-dir DIR          where to write results (default: target/demo)
+  --profile-url URL      profile-svc to drive (with --auth-url and --chat-url)
+  --auth-url URL         auth-svc whose faults and stats the driver uses
+  --chat-url URL         chat-svc whose faults and stats the driver uses
+  --breaker-reset-ms MS  profile-svc's BREAKER_RESET_TIMEOUT_MS when attached
+                         (default 5000, as in deploy/kubernetes)
+  -h, --help             print this help
 
 Exit status: 0 when every expectation held, 1 when one did not (each is
 named), 2 on a usage or startup error, 130 when interrupted.";
@@ -53,6 +60,21 @@ pub struct Options {
     pub out_dir: PathBuf,
     /// Where the service binaries are (next to the driver by default).
     pub bin_dir: PathBuf,
+    /// Services already running elsewhere, to drive instead of starting them.
+    pub attach: Option<Attach>,
+}
+
+/// The base URLs of services the driver attaches to instead of starting.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Attach {
+    /// profile-svc.
+    pub profile: String,
+    /// auth-svc.
+    pub auth: String,
+    /// chat-svc.
+    pub chat: String,
+    /// profile-svc's breaker reset timeout (`BREAKER_RESET_TIMEOUT_MS`).
+    pub breaker_reset: Duration,
 }
 
 impl Options {
@@ -78,20 +100,55 @@ impl Options {
             quick: false,
             out_dir: PathBuf::from("target/demo"),
             bin_dir,
+            attach: None,
         };
+        let (mut profile, mut auth, mut chat, mut reset) = (None, None, None, None);
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
+            let mut value = |what: &str| args.next().ok_or(format!("{arg} needs {what}"));
             match arg.as_str() {
                 "--quick" => options.quick = true,
-                "--out-dir" => {
-                    options.out_dir = args.next().ok_or("--out-dir needs a directory")?.into();
+                "--out-dir" => options.out_dir = value("a directory")?.into(),
+                "--profile-url" => profile = Some(base_url(&arg, value("a URL")?)?),
+                "--auth-url" => auth = Some(base_url(&arg, value("a URL")?)?),
+                "--chat-url" => chat = Some(base_url(&arg, value("a URL")?)?),
+                "--breaker-reset-ms" => {
+                    let ms = value("milliseconds")?;
+                    let ms: u64 = ms
+                        .parse()
+                        .map_err(|_| format!("--breaker-reset-ms: not a number: `{ms}`"))?;
+                    reset = Some(Duration::from_millis(ms));
                 }
                 "-h" | "--help" => return Ok(None),
                 other => return Err(format!("unknown option `{other}`")),
             }
         }
+        options.attach = match (profile, auth, chat) {
+            (Some(profile), Some(auth), Some(chat)) => Some(Attach {
+                profile,
+                auth,
+                chat,
+                breaker_reset: reset.unwrap_or(Duration::from_secs(5)),
+            }),
+            (None, None, None) if reset.is_none() => None,
+            _ => {
+                return Err(
+                    "attaching needs --profile-url, --auth-url and --chat-url together \
+                     (--breaker-reset-ms only with them)"
+                        .to_owned(),
+                );
+            }
+        };
         Ok(Some(options))
     }
+}
+
+/// `URL` without its trailing slashes, if it is an http(s) URL.
+fn base_url(option: &str, url: String) -> Result<String, String> {
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(format!("{option}: not an http(s) URL: `{url}`"));
+    }
+    Ok(url.trim_end_matches('/').to_owned())
 }
 
 // ===== The scenario =====
@@ -122,12 +179,19 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(quick: bool) -> Plan {
-        let secs: [u64; 4] = if quick {
+    /// The plan; `breaker_reset` is profile-svc's when the driver does not
+    /// set it itself (attached), and the recovered phase lasts long enough
+    /// for a trial and the settled part after it.
+    fn new(quick: bool, breaker_reset: Option<Duration>) -> Plan {
+        let mut secs: [u64; 4] = if quick {
             [4, 5, 6, 7]
         } else {
             [10, 15, 18, 17]
         };
+        let settle = Duration::from_secs(if quick { 3 } else { 6 });
+        let breaker_reset = breaker_reset.unwrap_or(Duration::from_secs(if quick { 2 } else { 5 }));
+        let needed = (breaker_reset + settle).as_secs() + 2;
+        secs[3] = secs[3].max(needed);
         let phases = [
             (Kind::Healthy, "healthy"),
             (Kind::ChatDown, "chat down"),
@@ -141,8 +205,8 @@ impl Plan {
         Plan {
             phases,
             rate: if quick { 50 } else { 80 },
-            breaker_reset: Duration::from_secs(if quick { 2 } else { 5 }),
-            settle: Duration::from_secs(if quick { 3 } else { 6 }),
+            breaker_reset,
+            settle,
         }
     }
 }
@@ -170,17 +234,17 @@ struct Tick {
     auth_requests: Option<u64>,
 }
 
-/// The run's addresses and HTTP client.
+/// The run's base URLs and HTTP client.
 struct Env {
     http: reqwest::Client,
-    auth: SocketAddr,
-    chat: SocketAddr,
-    profile: SocketAddr,
+    auth: String,
+    chat: String,
+    profile: String,
 }
 
 impl Env {
-    async fn set_faults(&self, addr: SocketAddr, faults: &Faults) -> Result<(), String> {
-        let url = format!("http://{addr}/admin/faults");
+    async fn set_faults(&self, base: &str, faults: &Faults) -> Result<(), String> {
+        let url = format!("{base}/admin/faults");
         let resp = self
             .http
             .post(&url)
@@ -195,10 +259,10 @@ impl Env {
         }
     }
 
-    async fn stats(&self, addr: SocketAddr) -> Option<Stats> {
+    async fn stats(&self, base: &str) -> Option<Stats> {
         let resp = self
             .http
-            .get(format!("http://{addr}/admin/stats"))
+            .get(format!("{base}/admin/stats"))
             .send()
             .await
             .ok()?;
@@ -208,7 +272,7 @@ impl Env {
     async fn debug_clients(&self) -> Option<DebugClients> {
         let resp = self
             .http
-            .get(format!("http://{}/debug/clients", self.profile))
+            .get(format!("{}/debug/clients", self.profile))
             .send()
             .await
             .ok()?;
@@ -216,7 +280,7 @@ impl Env {
     }
 
     async fn tick(&self) -> Tick {
-        let (debug, auth) = tokio::join!(self.debug_clients(), self.stats(self.auth));
+        let (debug, auth) = tokio::join!(self.debug_clients(), self.stats(&self.auth));
         Tick {
             debug,
             auth_requests: auth.map(|s| s.requests),
@@ -231,16 +295,107 @@ impl Env {
 ///
 /// A startup failure (a service did not start or become ready).
 pub async fn run(options: &Options, children: &mut Children) -> Result<bool, String> {
-    let plan = Plan::new(options.quick);
+    let plan = Plan::new(
+        options.quick,
+        options.attach.as_ref().map(|a| a.breaker_reset),
+    );
     let logs = options.out_dir.join("logs");
-    std::fs::create_dir_all(&logs)
-        .map_err(|err| format!("cannot create {}: {err}", logs.display()))?;
+    std::fs::create_dir_all(if options.attach.is_some() {
+        &options.out_dir
+    } else {
+        &logs
+    })
+    .map_err(|err| format!("cannot create {}: {err}", logs.display()))?;
+    let (profile, auth, chat) = match &options.attach {
+        Some(attach) => {
+            println!(
+                "svc demo: attached to profile-svc at {}, auth-svc at {}, chat-svc at {}",
+                attach.profile, attach.auth, attach.chat
+            );
+            println!(
+                "  assuming profile-svc's breaker opens for {:?} (--breaker-reset-ms)",
+                plan.breaker_reset
+            );
+            (
+                attach.profile.clone(),
+                attach.auth.clone(),
+                attach.chat.clone(),
+            )
+        }
+        None => start_services(options, &plan, &logs, children)?,
+    };
+
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .pool_max_idle_per_host(256)
+        .build()
+        .map_err(|err| format!("cannot build the HTTP client: {err}"))?;
+    let env = Arc::new(Env {
+        http,
+        auth,
+        chat,
+        profile,
+    });
+    for base in [&env.auth, &env.chat, &env.profile] {
+        wait_ready(&env.http, base).await?;
+    }
+    println!(
+        "  all ready; {} phases, {} req/s\n",
+        plan.phases.len(),
+        plan.rate
+    );
+
+    let report = drive(&env, &plan).await;
+    // Attached, the services' logs are elsewhere (kubectl logs).
+    let checks = report.checks(&plan, options.attach.is_none().then_some(logs.as_path()));
+    let summary = report.summary(&plan, &checks);
+    print!("\n{summary}");
+
+    let chart = chart::render(
+        &format!(
+            "svc demo{}: profile-svc under failures",
+            if options.quick { " --quick" } else { "" }
+        ),
+        &report.points,
+        &report.spans,
+    );
+    let chart_path = options.out_dir.join("timeline.svg");
+    let summary_path = options.out_dir.join("summary.txt");
+    std::fs::write(&chart_path, chart)
+        .map_err(|err| format!("cannot write {}: {err}", chart_path.display()))?;
+    std::fs::write(&summary_path, &summary)
+        .map_err(|err| format!("cannot write {}: {err}", summary_path.display()))?;
+    if options.attach.is_some() {
+        println!(
+            "wrote {} and {}",
+            summary_path.display(),
+            chart_path.display()
+        );
+    } else {
+        println!(
+            "wrote {}, {} and {}/",
+            summary_path.display(),
+            chart_path.display(),
+            logs.display()
+        );
+    }
+    Ok(checks.iter().all(|c| c.passed))
+}
+
+/// Starts the three services as the platform would: each on a port of its
+/// own, profile-svc with its siblings' URLs. Returns the base URLs of
+/// profile-svc, auth-svc and chat-svc.
+fn start_services(
+    options: &Options,
+    plan: &Plan,
+    logs: &Path,
+    children: &mut Children,
+) -> Result<(String, String, String), String> {
     let exe = |name: &str| {
         options
             .bin_dir
             .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
     };
-
     println!("svc demo: starting auth-svc, chat-svc and profile-svc on 127.0.0.1");
     let auth = children.spawn(
         "auth-svc",
@@ -258,8 +413,10 @@ pub async fn run(options: &Options, children: &mut Children) -> Result<bool, Str
     let profile_env = [
         ("AUTH_SVC_URL", format!("http://{auth}")),
         ("CHAT_SVC_URL", format!("http://{chat}")),
-        ("CLIENT_TIMEOUT_MS", "1000".to_owned()),
-        ("CLIENT_ATTEMPT_TIMEOUT_MS", "250".to_owned()),
+        // Generous timeouts: no phase relies on them, and a loaded CI
+        // machine must not turn a slow answer into a failed check.
+        ("CLIENT_TIMEOUT_MS", "2500".to_owned()),
+        ("CLIENT_ATTEMPT_TIMEOUT_MS", "1000".to_owned()),
         ("CLIENT_MAX_RETRIES", "1".to_owned()),
         ("BREAKER_FAILURE_THRESHOLD", "5".to_owned()),
         (
@@ -280,58 +437,16 @@ pub async fn run(options: &Options, children: &mut Children) -> Result<bool, Str
         "  profile-svc listens on {profile}; breaker: 5 failures open it for {:?}",
         plan.breaker_reset
     );
-
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(3))
-        .pool_max_idle_per_host(256)
-        .build()
-        .map_err(|err| format!("cannot build the HTTP client: {err}"))?;
-    let env = Arc::new(Env {
-        http,
-        auth,
-        chat,
-        profile,
-    });
-    for addr in [auth, chat, profile] {
-        wait_ready(&env.http, addr).await?;
-    }
-    println!(
-        "  all ready; {} phases, {} req/s\n",
-        plan.phases.len(),
-        plan.rate
-    );
-
-    let report = drive(&env, &plan).await;
-    let checks = report.checks(&plan, &logs);
-    let summary = report.summary(&plan, &checks);
-    print!("\n{summary}");
-
-    let chart = chart::render(
-        &format!(
-            "svc demo{}: profile-svc under failures",
-            if options.quick { " --quick" } else { "" }
-        ),
-        &report.points,
-        &report.spans,
-    );
-    let chart_path = options.out_dir.join("timeline.svg");
-    let summary_path = options.out_dir.join("summary.txt");
-    std::fs::write(&chart_path, chart)
-        .map_err(|err| format!("cannot write {}: {err}", chart_path.display()))?;
-    std::fs::write(&summary_path, &summary)
-        .map_err(|err| format!("cannot write {}: {err}", summary_path.display()))?;
-    println!(
-        "wrote {}, {} and {}/",
-        summary_path.display(),
-        chart_path.display(),
-        logs.display()
-    );
-    Ok(checks.iter().all(|c| c.passed))
+    Ok((
+        format!("http://{profile}"),
+        format!("http://{auth}"),
+        format!("http://{chat}"),
+    ))
 }
 
-async fn wait_ready(http: &reqwest::Client, addr: SocketAddr) -> Result<(), String> {
+async fn wait_ready(http: &reqwest::Client, base: &str) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(10);
-    let url = format!("http://{addr}/healthz");
+    let url = format!("{base}/healthz");
     loop {
         if let Ok(resp) = http.get(&url).send().await
             && resp.status().is_success()
@@ -395,7 +510,7 @@ async fn drive(env: &Arc<Env>, plan: &Plan) -> Report {
     ));
 
     let mut collected = Vec::<Sample>::new();
-    let mut last_auth = env.stats(env.auth).await.map(|s| s.requests);
+    let mut last_auth = env.stats(&env.auth).await.map(|s| s.requests);
     let mut second = 0u64;
     for phase in &plan.phases {
         // The breakers as the phase begins (before its faults change anything).
@@ -497,11 +612,11 @@ async fn drive(env: &Arc<Env>, plan: &Plan) -> Report {
         if phase.kind == Kind::Healthy {
             // Read the backends' recent trace ids while the healthy phase's
             // requests are still among them.
-            for (addr, set) in [
-                (env.auth, &mut report.auth_traces),
-                (env.chat, &mut report.chat_traces),
+            for (base, set) in [
+                (&env.auth, &mut report.auth_traces),
+                (&env.chat, &mut report.chat_traces),
             ] {
-                if let Some(stats) = env.stats(addr).await {
+                if let Some(stats) = env.stats(base).await {
                     set.extend(stats.recent_trace_ids);
                 }
             }
@@ -534,25 +649,25 @@ async fn set_up(env: &Env, kind: Kind) -> Result<(), String> {
     let healthy = Faults::default();
     match kind {
         Kind::Healthy => {
-            env.set_faults(env.auth, &healthy).await?;
-            env.set_faults(env.chat, &healthy).await
+            env.set_faults(&env.auth, &healthy).await?;
+            env.set_faults(&env.chat, &healthy).await
         }
         Kind::ChatDown => {
             let reset = Faults {
                 reset: true,
                 ..Faults::default()
             };
-            env.set_faults(env.chat, &reset).await
+            env.set_faults(&env.chat, &reset).await
         }
         Kind::AuthFailing => {
-            env.set_faults(env.chat, &healthy).await?;
+            env.set_faults(&env.chat, &healthy).await?;
             let failing = Faults {
                 status: Some(500),
                 ..Faults::default()
             };
-            env.set_faults(env.auth, &failing).await
+            env.set_faults(&env.auth, &failing).await
         }
-        Kind::AuthRecovered => env.set_faults(env.auth, &healthy).await,
+        Kind::AuthRecovered => env.set_faults(&env.auth, &healthy).await,
     }
 }
 
@@ -593,7 +708,7 @@ async fn one_request(env: &Env, started: Instant) -> Sample {
     let t0 = Instant::now();
     let result = env
         .http
-        .get(format!("http://{}/profiles/{user}", env.profile))
+        .get(format!("{}/profiles/{user}", env.profile))
         .header("traceparent", traceparent)
         .send()
         .await;
@@ -693,7 +808,7 @@ impl Report {
         tally
     }
 
-    fn checks(&self, plan: &Plan, logs: &Path) -> Vec<Check> {
+    fn checks(&self, plan: &Plan, logs: Option<&Path>) -> Vec<Check> {
         let mut checks = Vec::new();
         for (index, phase) in plan.phases.iter().enumerate() {
             let mut tally = self.tally(self.phase_samples(index));
@@ -835,7 +950,7 @@ impl Report {
 
     /// A trace id sent in the healthy phase, continued by profile-svc and seen
     /// by auth-svc and chat-svc (their stats and all three logs).
-    fn trace_check(&self, logs: &Path) -> Check {
+    fn trace_check(&self, logs: Option<&Path>) -> Check {
         let name = "one trace crosses all three services";
         let candidates: Vec<&str> = self
             .phase_samples(0)
@@ -857,6 +972,13 @@ impl Report {
                 ),
             );
         };
+        let Some(logs) = logs else {
+            return check(
+                name,
+                true,
+                format!("trace {trace}: returned by profile-svc, in auth's and chat's stats"),
+            );
+        };
         let mut missing = Vec::new();
         for service in ["profile-svc", "auth-svc", "chat-svc"] {
             let log = logs.join(format!("{service}.log"));
@@ -870,7 +992,8 @@ impl Report {
             missing.is_empty(),
             if missing.is_empty() {
                 format!(
-                    "trace {trace}: grep it in target/demo/logs/ ({} candidates)",
+                    "trace {trace}: grep it in {}/ ({} candidates)",
+                    logs.display(),
                     candidates.len()
                 )
             } else {
@@ -976,13 +1099,13 @@ mod tests {
 
     #[test]
     fn quick_plan_fits_in_thirty_seconds() {
-        let plan = Plan::new(true);
+        let plan = Plan::new(true, None);
         let secs: u64 = plan.phases.iter().map(|p| p.secs).sum();
         assert!(secs <= 25, "{secs}");
         // Recovery needs a trial (after `breaker_reset`) before the settled part.
         let recovered = plan.phases.last().unwrap();
         assert!(plan.breaker_reset + plan.settle < Duration::from_secs(recovered.secs));
-        let full = Plan::new(false);
+        let full = Plan::new(false, None);
         let secs: u64 = full.phases.iter().map(|p| p.secs).sum();
         assert!((50..=70).contains(&secs), "{secs}");
     }
@@ -995,6 +1118,40 @@ mod tests {
         assert!(!o.quick);
         assert!(parse(&["--out-dir"]).unwrap_err().contains("--out-dir"));
         assert!(parse(&["-h"]).unwrap().is_none());
+        assert!(o.attach.is_none());
+
+        let o = parse(&[
+            "--profile-url",
+            "http://localhost:8000/",
+            "--auth-url",
+            "http://localhost:8001",
+            "--chat-url",
+            "https://chat.example",
+            "--breaker-reset-ms",
+            "10000",
+        ])
+        .unwrap()
+        .unwrap();
+        let attach = o.attach.unwrap();
+        assert_eq!(attach.profile, "http://localhost:8000");
+        assert_eq!(attach.chat, "https://chat.example");
+        assert_eq!(attach.breaker_reset, Duration::from_secs(10));
+        let partial = parse(&["--profile-url", "http://p"]).unwrap_err();
+        assert!(partial.contains("--auth-url"), "{partial}");
+        assert!(
+            parse(&["--auth-url", "localhost:8001"])
+                .unwrap_err()
+                .contains("--auth-url")
+        );
+        assert!(parse(&["--breaker-reset-ms", "5"]).is_err());
+    }
+
+    #[test]
+    fn a_long_breaker_reset_lengthens_the_recovered_phase() {
+        let plan = Plan::new(true, Some(Duration::from_secs(10)));
+        let recovered = plan.phases.last().unwrap();
+        assert_eq!(recovered.kind, Kind::AuthRecovered);
+        assert!(plan.breaker_reset + plan.settle < Duration::from_secs(recovered.secs));
     }
 
     #[test]
