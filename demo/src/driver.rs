@@ -681,7 +681,8 @@ async fn generate_load(
     samples: Arc<Mutex<Vec<Sample>>>,
 ) {
     let mut interval = tokio::time::interval(Duration::from_secs(1) / rate.max(1));
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Open loop: a late tick is caught up (burst), so the planned load is sent.
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut in_flight = tokio::task::JoinSet::new();
     while started.elapsed() < length {
         interval.tick().await;
