@@ -12,7 +12,7 @@ use crate::server::Connection;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, Method, Response, StatusCode, header};
+use axum::http::{HeaderMap, Method, Response, StatusCode, Uri, header};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -20,6 +20,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// The header carrying a call's unique id (set by the soak's callers).
 pub const CALL_ID: &str = "x-soak-call";
+
+/// Requests whose path starts with this come from the soak's second client
+/// (retry budget only, no breaker) and are counted apart.
+pub const BUDGET_PREFIX: &str = "/budget/";
 
 /// A request header naming a [`Fault`] (see [`Fault::name`]) to get that
 /// answer instead of a random one in [`Mode::Mixed`] (for tests).
@@ -138,12 +142,15 @@ pub struct FaultState {
     started: Instant,
     requests: AtomicU64,
     outage_requests: AtomicU64,
+    budget_requests: AtomicU64,
+    budget_outage_requests: AtomicU64,
     by_fault: Mutex<HashMap<Fault, u64>>,
     /// Arrivals of POSTs without an `Idempotency-Key`, by call id.
     unkeyed_posts: Mutex<HashMap<u64, u32>>,
     /// Arrivals of POSTs with an `Idempotency-Key`, by call id.
     keyed_posts: Mutex<HashMap<u64, u32>>,
-    /// Arrival times, in microseconds since `started`.
+    /// Arrival times of requests outside [`BUDGET_PREFIX`], in microseconds
+    /// since `started`.
     arrivals: Mutex<Vec<u64>>,
 }
 
@@ -156,6 +163,8 @@ impl FaultState {
             started: Instant::now(),
             requests: AtomicU64::new(0),
             outage_requests: AtomicU64::new(0),
+            budget_requests: AtomicU64::new(0),
+            budget_outage_requests: AtomicU64::new(0),
             by_fault: Mutex::default(),
             unkeyed_posts: Mutex::default(),
             keyed_posts: Mutex::default(),
@@ -195,6 +204,16 @@ impl FaultState {
         self.outage_requests.load(Ordering::SeqCst)
     }
 
+    /// Requests under [`BUDGET_PREFIX`] received.
+    pub fn budget_requests(&self) -> u64 {
+        self.budget_requests.load(Ordering::SeqCst)
+    }
+
+    /// Requests under [`BUDGET_PREFIX`] received while in [`Mode::Outage`].
+    pub fn budget_outage_requests(&self) -> u64 {
+        self.budget_outage_requests.load(Ordering::SeqCst)
+    }
+
     /// Requests answered with each fault (mixed mode only).
     pub fn by_fault(&self) -> Vec<(Fault, u64)> {
         let map = lock(&self.by_fault);
@@ -228,8 +247,8 @@ impl FaultState {
         (map.len(), map.values().map(|n| u64::from(*n)).sum())
     }
 
-    /// The longest time without any request arriving between `from` and
-    /// `to` (both measured from [`FaultState::started`]), and when it began.
+    /// The longest time without any request (outside [`BUDGET_PREFIX`])
+    /// arriving between `from` and `to` (both measured from [`FaultState::started`]), and when it began.
     pub fn longest_silence(&self, from: Duration, to: Duration) -> (Duration, Duration) {
         let mut arrivals = lock(&self.arrivals).clone();
         arrivals.sort_unstable();
@@ -280,11 +299,18 @@ async fn handle(
     State(state): State<Arc<FaultState>>,
     ConnectInfo(conn): ConnectInfo<Connection>,
     method: Method,
+    uri: Uri,
     headers: HeaderMap,
     _body: Bytes,
 ) -> Response<Body> {
     state.requests.fetch_add(1, Ordering::SeqCst);
-    state.record_arrival();
+    let budget = uri.path().starts_with(BUDGET_PREFIX);
+    if budget {
+        state.budget_requests.fetch_add(1, Ordering::SeqCst);
+    } else {
+        // The silence that matters is the breaker client's.
+        state.record_arrival();
+    }
     if method == Method::POST {
         let id = headers
             .get(CALL_ID)
@@ -301,6 +327,9 @@ async fn handle(
     }
     if state.mode() == Mode::Outage {
         state.outage_requests.fetch_add(1, Ordering::SeqCst);
+        if budget {
+            state.budget_outage_requests.fetch_add(1, Ordering::SeqCst);
+        }
         return status(StatusCode::SERVICE_UNAVAILABLE, "outage");
     }
     let mut rng = fastrand::Rng::new();

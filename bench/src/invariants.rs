@@ -21,6 +21,14 @@ pub struct Limits {
     pub rss_growth: u64,
     /// Largest acceptable server requests per logical call in outages.
     pub outage_amplification: f64,
+    /// The retry budget of the budget-only client: retries may add this
+    /// fraction of its calls...
+    pub budget_percent: f64,
+    /// ...plus this many retries per second of the run, plus a reserve of
+    /// `budget_per_sec × budget_ttl` at the start.
+    pub budget_per_sec: f64,
+    /// The budget's window.
+    pub budget_ttl: Duration,
 }
 
 /// How a call ended.
@@ -64,6 +72,8 @@ pub struct Call {
     pub outcome: Outcome,
     /// Whether it started while the server was in an outage.
     pub in_outage: bool,
+    /// Whether it was made by the budget-only client (no breaker).
+    pub budget_only: bool,
 }
 
 /// A breaker state, as the soak saw it.
@@ -92,8 +102,12 @@ pub struct Observations {
     /// The longest time no request reached the server while callers ran,
     /// and when it began.
     pub longest_silence: (Duration, Duration),
-    /// Requests the server received while in an outage.
+    /// Requests of the breaker client the server received while in an outage.
     pub outage_requests: u64,
+    /// Requests of the budget-only client the server received.
+    pub budget_requests: u64,
+    /// How long the budget-only client ran, until its last call returned.
+    pub budget_run: Duration,
     /// POSTs without a key that reached the server more than once:
     /// `(call id, arrivals)`.
     pub replayed_posts: Vec<(u64, u32)>,
@@ -132,6 +146,7 @@ pub fn check(limits: &Limits, seen: &Observations) -> Vec<Violation> {
     out.extend(memory_bounded(limits, seen));
     out.extend(connections_bounded(limits, seen));
     out.extend(amplification_within_budget(limits, seen));
+    out.extend(retries_within_budget(limits, seen));
     out
 }
 
@@ -326,7 +341,11 @@ pub fn connections_bounded(limits: &Limits, seen: &Observations) -> Vec<Violatio
 /// During outages the server saw fewer requests per logical call than the
 /// limit.
 pub fn amplification_within_budget(limits: &Limits, seen: &Observations) -> Option<Violation> {
-    let calls = seen.calls.iter().filter(|c| c.in_outage).count();
+    let calls = seen
+        .calls
+        .iter()
+        .filter(|c| c.in_outage && !c.budget_only)
+        .count();
     if calls == 0 {
         return None; // `storm-ran` reports it.
     }
@@ -337,6 +356,36 @@ pub fn amplification_within_budget(limits: &Limits, seen: &Observations) -> Opti
             format!(
                 "{} requests for {calls} logical calls during outages: {ratio:.2} per call (bound < {})",
                 seen.outage_requests, limits.outage_amplification
+            ),
+        )
+    })
+}
+
+/// The budget-only client (breaker off, 3 retries) sent no more requests
+/// than its retry budget allows over the whole run: one per call, plus
+/// `budget_percent` of the calls, plus `budget_per_sec` per second, plus
+/// the initial reserve (`budget_per_sec × budget_ttl`), plus one slot of the
+/// budget's ring (`budget_ttl / 10`) for expiry granularity. Without a budget,
+/// every call failing during an outage would cost four requests.
+pub fn retries_within_budget(limits: &Limits, seen: &Observations) -> Option<Violation> {
+    let calls = seen.calls.iter().filter(|c| c.budget_only).count();
+    if calls == 0 {
+        return None;
+    }
+    let calls = calls as f64;
+    let bound = calls * (1.0 + limits.budget_percent)
+        + limits.budget_per_sec
+            * (seen.budget_run.as_secs_f64() + limits.budget_ttl.as_secs_f64() * 1.1);
+    (seen.budget_requests as f64 > bound).then(|| {
+        violation(
+            "retries-within-budget",
+            format!(
+                "the budget-only client sent {} requests for {calls} calls in {:.1}s (bound {bound:.0}: \
+                 calls × {:.2} + {}/s × (run + 1.1 × ttl))",
+                seen.budget_requests,
+                seen.budget_run.as_secs_f64(),
+                1.0 + limits.budget_percent,
+                limits.budget_per_sec
             ),
         )
     })
@@ -355,6 +404,9 @@ mod tests {
             margin: Duration::from_millis(250),
             rss_growth: 1 << 20,
             outage_amplification: 1.5,
+            budget_percent: 0.2,
+            budget_per_sec: 10.0,
+            budget_ttl: Duration::from_secs(10),
         }
     }
 
@@ -366,6 +418,7 @@ mod tests {
             kind,
             outcome,
             in_outage,
+            budget_only: false,
         }
     }
 
@@ -479,6 +532,22 @@ mod tests {
         seen.connections_after_drain = 1;
         let v = check(&limits(), &seen);
         assert_eq!(names(&v), ["connections-bounded", "connections-bounded"]);
+    }
+
+    #[test]
+    fn budget_only_retries_are_bounded() {
+        let mut seen = healthy();
+        let mut budget = call(5, CallKind::Get, Outcome::Response(503), true);
+        budget.budget_only = true;
+        seen.calls.extend(std::iter::repeat_n(budget, 1000));
+        seen.budget_run = Duration::from_secs(10);
+        // 1000 calls: bound 1000 × 1.2 + 10 × (10 + 11) = 1410.
+        seen.budget_requests = 1410;
+        assert!(check(&limits(), &seen).is_empty());
+        seen.budget_requests = 1411;
+        let v = check(&limits(), &seen);
+        assert_eq!(names(&v), ["retries-within-budget"]);
+        assert!(v[0].detail.contains("bound 1410"), "{}", v[0].detail);
     }
 
     #[test]

@@ -148,10 +148,17 @@ async fn storm(args: &Args) -> Result<Vec<invariants::Violation>, String> {
         margin: args.margin,
         rss_growth: 64 << 20,
         outage_amplification: 1.5,
+        // svc-httpclient's default budget (DESIGN.md §4).
+        budget_percent: 0.2,
+        budget_per_sec: 10.0,
+        budget_ttl: Duration::from_secs(10),
     };
     println!(
-        "soak: {} callers for {:?} against a fault-injecting server on 127.0.0.1 (seed {})",
-        args.callers, args.duration, args.seed
+        "soak: {} callers (+{} on a budget-only facade) for {:?} against a fault-injecting server on 127.0.0.1 (seed {})",
+        args.callers,
+        budget_callers(args.callers),
+        args.duration,
+        args.seed
     );
     println!(
         "      facade: timeout {TIMEOUT:?}, attempt_timeout {ATTEMPT_TIMEOUT:?}, max_retries 3, \
@@ -189,6 +196,15 @@ async fn storm(args: &Args) -> Result<Vec<invariants::Violation>, String> {
     let registry = Registry::from_vars([("SOAK_SVC_URL", server.url())]);
     let client = Client::from_registry(&registry, "soak-svc", config)
         .map_err(|e| format!("cannot build the facade: {e}"))?;
+    // A second facade without a breaker: only its retry budget stands
+    // between an outage and four requests per call.
+    let budget_config = ClientConfig::default()
+        .timeout(TIMEOUT)
+        .attempt_timeout(ATTEMPT_TIMEOUT)
+        .circuit_breaker(None)
+        .shared_pool(false);
+    let budget_client = Client::from_registry(&registry, "soak-svc", budget_config)
+        .map_err(|e| format!("cannot build the budget-only facade: {e}"))?;
 
     // The server's mode follows the schedule.
     let schedule = {
@@ -234,7 +250,14 @@ async fn storm(args: &Args) -> Result<Vec<invariants::Violation>, String> {
         let ids = Arc::clone(&ids);
         let rng = fastrand::Rng::with_seed(args.seed.wrapping_add(i as u64));
         let duration = args.duration;
-        callers.spawn(caller(client, ids, rng, start, duration));
+        callers.spawn(caller(client, ids, rng, start, duration, false));
+    }
+    for i in 0..budget_callers(args.callers) {
+        let client = budget_client.clone();
+        let ids = Arc::clone(&ids);
+        let rng = fastrand::Rng::with_seed(args.seed.wrapping_add(1_000_000 + i as u64));
+        let duration = args.duration;
+        callers.spawn(caller(client, ids, rng, start, duration, true));
     }
     let mut calls = Vec::new();
     while let Some(joined) = callers.join_next().await {
@@ -254,12 +277,19 @@ async fn storm(args: &Args) -> Result<Vec<invariants::Violation>, String> {
     let offset = start.saturating_duration_since(state.started());
     let silence = state.longest_silence(offset, offset + args.duration);
     let peak_connections = server.stats().peak_open();
+    let budget_run = calls
+        .iter()
+        .filter(|c| c.budget_only)
+        .map(|c| c.started + c.elapsed)
+        .max()
+        .unwrap_or_default();
     let transitions = lock(&transitions).clone();
     let final_state = client.circuit_state();
 
     // Drop the client: its pool must close every connection once the
     // handlers still sleeping (hangs) have finished.
     drop(client);
+    drop(budget_client);
     let drain_deadline = Instant::now() + TIMEOUT + Duration::from_secs(3);
     while server.stats().open() > 0 && Instant::now() < drain_deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -272,7 +302,9 @@ async fn storm(args: &Args) -> Result<Vec<invariants::Violation>, String> {
         transitions,
         storm_end: args.duration,
         longest_silence: (silence.0, silence.1.saturating_sub(offset)),
-        outage_requests: state.outage_requests(),
+        outage_requests: state.outage_requests() - state.budget_outage_requests(),
+        budget_requests: state.budget_requests(),
+        budget_run,
         replayed_posts: state.replayed_unkeyed_posts(),
         peak_connections,
         connections_after_drain,
@@ -285,13 +317,20 @@ async fn storm(args: &Args) -> Result<Vec<invariants::Violation>, String> {
     Ok(violations)
 }
 
-/// One caller: calls until the storm ends, then returns what it saw.
+/// Callers of the budget-only client: a quarter of the others.
+fn budget_callers(callers: usize) -> usize {
+    callers.div_ceil(4)
+}
+
+/// One caller: calls until the storm ends, then returns what it saw. The
+/// budget-only client's callers make GETs only, under `/budget/`.
 async fn caller(
     client: Client,
     ids: Arc<AtomicU64>,
     mut rng: fastrand::Rng,
     start: Instant,
     duration: Duration,
+    budget_only: bool,
 ) -> Vec<Call> {
     let mut calls = Vec::new();
     // Spread the callers' first calls over the first 50 ms.
@@ -299,6 +338,7 @@ async fn caller(
     while start.elapsed() < duration {
         let id = ids.fetch_add(1, Ordering::Relaxed);
         let kind = match rng.u8(0..100) {
+            _ if budget_only => CallKind::Get,
             0..70 => CallKind::Get,
             70..85 => CallKind::Post,
             _ => CallKind::KeyedPost,
@@ -307,7 +347,7 @@ async fn caller(
         let cancel_after = (rng.u8(0..10) == 0).then(|| Duration::from_millis(rng.u64(1..1500)));
         let started = start.elapsed();
         let in_outage = in_outage(started);
-        let call = one_call(&client, id, kind);
+        let call = one_call(&client, id, kind, budget_only);
         let (outcome, elapsed, body) = match cancel_after {
             Some(after) => match tokio::time::timeout(after, call).await {
                 Ok(done) => done,
@@ -322,6 +362,7 @@ async fn caller(
             kind,
             outcome,
             in_outage,
+            budget_only,
         });
         // Think time, so that fail-fast answers do not turn into a busy loop.
         tokio::time::sleep(Duration::from_millis(rng.u64(10..60))).await;
@@ -335,10 +376,17 @@ async fn one_call(
     client: &Client,
     id: u64,
     kind: CallKind,
+    budget_only: bool,
 ) -> (Outcome, Duration, Option<Duration>) {
     let started = Instant::now();
     let body = serde_json::json!({ "id": id, "item": "soak" });
     let result = match kind {
+        CallKind::Get if budget_only => {
+            client
+                .get(&format!("{}items/{id}", fault::BUDGET_PREFIX))
+                .send()
+                .await
+        }
         CallKind::Get => client.get(&format!("/items/{id}")).send().await,
         CallKind::Post => {
             client
@@ -390,12 +438,15 @@ fn report(
         seen.calls.len(),
         callers_done.as_secs_f64()
     );
-    for (name, kind) in [
-        ("GET", CallKind::Get),
-        ("POST", CallKind::Post),
-        ("POST+key", CallKind::KeyedPost),
+    for (name, kind, budget) in [
+        ("GET", CallKind::Get, false),
+        ("POST", CallKind::Post, false),
+        ("POST+key", CallKind::KeyedPost, false),
+        ("GET*", CallKind::Get, true),
     ] {
-        let of = |o: &dyn Fn(Outcome) -> bool| count(&|c: &Call| c.kind == kind && o(c.outcome));
+        let of = |o: &dyn Fn(Outcome) -> bool| {
+            count(&|c: &Call| c.kind == kind && c.budget_only == budget && o(c.outcome))
+        };
         println!(
             "  {name:<9} 2xx {:>6}  4xx/5xx {:>6}  circuit-open {:>6}  timeout {:>5}  other error {:>5}  cancelled {:>5}",
             of(&|o| matches!(o, Outcome::Response(200..=299))),
@@ -439,12 +490,23 @@ fn report(
         state.unkeyed_posts(),
         seen.replayed_posts.len()
     );
-    let outage_calls = count(&|c| c.in_outage);
+    let main_calls = count(&|c| !c.budget_only);
+    let outage_calls = count(&|c| c.in_outage && !c.budget_only);
     println!(
-        "  amplification: {:.3} requests per logical call overall, {:.3} during outages ({} calls)",
-        state.requests() as f64 / seen.calls.len().max(1) as f64,
+        "  amplification (facade with breaker): {:.3} requests per logical call overall, {:.3} during outages ({} calls)",
+        (state.requests() - seen.budget_requests) as f64 / main_calls.max(1) as f64,
         seen.outage_requests as f64 / outage_calls.max(1) as f64,
         outage_calls
+    );
+    let budget_calls = count(&|c| c.budget_only);
+    let budget_outage_calls = count(&|c| c.in_outage && c.budget_only);
+    println!(
+        "  amplification (facade without breaker, budget only): {:.3} overall ({} requests, {budget_calls} calls), \
+         {:.3} during outages ({} requests, {budget_outage_calls} calls)",
+        seen.budget_requests as f64 / budget_calls.max(1) as f64,
+        seen.budget_requests,
+        state.budget_outage_requests() as f64 / budget_outage_calls.max(1) as f64,
+        state.budget_outage_requests(),
     );
     println!(
         "  connections: {} accepted, peak {} open, {} reset by the server, {} open after the client was dropped",
@@ -487,6 +549,7 @@ fn report(
         );
     }
     println!("panics: {}", seen.panics);
+    println!("(GET* = the budget-only client: no breaker, retry budget only)");
 }
 
 #[cfg(test)]
