@@ -305,3 +305,46 @@ async fn profile_returns_and_propagates_the_callers_trace() {
         assert_eq!(stats.recent_trace_ids, [trace_id], "{}", stats.service);
     }
 }
+
+#[tokio::test]
+async fn profile_without_chat_configured_serves_profiles_undegraded() {
+    let auth = spawn(auth_router(Backend::new("auth-svc"))).await;
+    // The seed's init pattern: chat is optional, so no CHAT_SVC_URL is fine...
+    let registry = Registry::from_vars([("AUTH_SVC_URL", format!("http://{auth}"))]);
+    let profiles = Profiles::from_registry(&registry, ClientConfig::default()).unwrap();
+    let debug = profiles.debug_clients();
+    assert!(debug.chat.is_none());
+    assert_eq!(debug.auth.state, "closed");
+    let profile = spawn(svc_demo::profile::router(profiles)).await;
+    let resp = http()
+        .get(format!("http://{profile}/profiles/2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: Profile = resp.json().await.unwrap();
+    assert!(!body.degraded);
+    assert!(body.messages.is_empty());
+
+    // ...but auth is required: startup fails, naming the variable.
+    let err = Profiles::from_registry(
+        &Registry::from_vars(Vec::<(String, String)>::new()),
+        ClientConfig::default(),
+    )
+    .unwrap_err();
+    assert!(err.contains("AUTH_SVC_URL"), "{err}");
+}
+
+#[tokio::test]
+async fn profile_rejects_ids_that_could_change_the_path() {
+    let (_, _, profile) = profile_stack(Duration::from_secs(60)).await;
+    // (A literal `..` never reaches the handler: the URL is normalised first.)
+    for id in ["a%2Fb", "x%3Fy", "a.b", "%20"] {
+        let resp = http()
+            .get(format!("http://{profile}/profiles/{id}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{id}");
+    }
+}
