@@ -779,6 +779,8 @@ struct Check {
     name: String,
     passed: bool,
     detail: String,
+    /// Lines shown under the check (e.g. one trace's log lines).
+    notes: Vec<String>,
 }
 
 fn check(name: impl Into<String>, passed: bool, detail: impl Into<String>) -> Check {
@@ -786,7 +788,32 @@ fn check(name: impl Into<String>, passed: bool, detail: impl Into<String>) -> Ch
         name: name.into(),
         passed,
         detail: detail.into(),
+        notes: Vec::new(),
     }
+}
+
+/// `HH:MM:SS.mmm service METHOD /path answered status=.. latency_ms=..` from a
+/// compact log line of an answered request, `None` for other lines.
+fn log_excerpt(service: &str, line: &str) -> Option<String> {
+    let at = line.find("answered ")?;
+    let message = line[at..]
+        .split_whitespace()
+        .take_while(|word| !word.starts_with("otel."))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let time = line.split_whitespace().next()?;
+    let time = time
+        .split_once('T')
+        .map_or(time, |(_, t)| t.trim_end_matches('Z'));
+    let time = &time[..time.len().min(12)];
+    let field = |key: &str| {
+        line.split_whitespace()
+            .find_map(|word| word.strip_prefix(key))
+            .map(|v| v.trim_matches('"'))
+    };
+    let method = field("http.request.method=").unwrap_or("?");
+    let path = field("url.path=").unwrap_or("?");
+    Some(format!("{time} {service:<11} {method} {path} {message}"))
 }
 
 fn pct(x: f64) -> String {
@@ -981,14 +1008,19 @@ impl Report {
             );
         };
         let mut missing = Vec::new();
+        let mut notes = Vec::new();
         for service in ["profile-svc", "auth-svc", "chat-svc"] {
             let log = logs.join(format!("{service}.log"));
-            let seen = std::fs::read_to_string(&log).is_ok_and(|text| text.contains(trace));
-            if !seen {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let mut lines = text.lines().filter(|line| line.contains(trace)).peekable();
+            if lines.peek().is_none() {
                 missing.push(service);
             }
+            notes.extend(lines.filter_map(|line| log_excerpt(service, line)));
         }
-        check(
+        // The hops in time order: auth and chat answer before profile does.
+        notes.sort();
+        let mut trace_check = check(
             name,
             missing.is_empty(),
             if missing.is_empty() {
@@ -1003,7 +1035,9 @@ impl Report {
                     missing.join(", ")
                 )
             },
-        )
+        );
+        trace_check.notes = notes;
+        trace_check
     }
 
     fn summary(&self, plan: &Plan, checks: &[Check]) -> String {
@@ -1064,6 +1098,9 @@ impl Report {
                 c.name,
                 c.detail
             );
+            for note in &c.notes {
+                let _ = writeln!(out, "       {note}");
+            }
         }
         let failed: Vec<&str> = checks
             .iter()
@@ -1153,6 +1190,21 @@ mod tests {
         let recovered = plan.phases.last().unwrap();
         assert_eq!(recovered.kind, Kind::AuthRecovered);
         assert!(plan.breaker_reset + plan.settle < Duration::from_secs(recovered.secs));
+    }
+
+    #[test]
+    fn log_excerpts_keep_time_route_and_answer() {
+        let line = "2026-11-27T08:33:31.357132Z  INFO HTTP request:request: svc_demo::backend: \
+                    answered status=200 latency_ms=0 otel.kind=\"server\" otel.name=GET /users/{id} \
+                    http.request.method=GET url.path=/users/3 http.route=\"/users/{id}\" trace_id=19444cd9";
+        assert_eq!(
+            log_excerpt("auth-svc", line).unwrap(),
+            "08:33:31.357 auth-svc    GET /users/3 answered status=200 latency_ms=0"
+        );
+        assert_eq!(
+            log_excerpt("auth-svc", "2026-11-27T08:33:31Z WARN other"),
+            None
+        );
     }
 
     #[test]
