@@ -64,6 +64,16 @@ pub(crate) struct Totals {
     pub(crate) rejections: u64,
 }
 
+impl Counter {
+    pub(crate) fn of(outcome: crate::Outcome) -> Counter {
+        match outcome {
+            crate::Outcome::Success => Counter::Success,
+            crate::Outcome::Failure => Counter::Failure,
+            crate::Outcome::Ignored => Counter::Ignored,
+        }
+    }
+}
+
 impl Counters {
     pub(crate) fn new() -> Self {
         Counters {
