@@ -1,5 +1,9 @@
-//! svc-breaker side by side with failsafe 1.x, on the same policy (the
-//! seed's: 5 consecutive failures, 30 s open).
+//! svc-breaker side by side with failsafe 1.x.
+//!
+//! `failsafe` is configured with the same policy as ours (the seed's: 5
+//! consecutive failures, 30 s open), the fair comparison; `failsafe-default`
+//! is `failsafe::Config::new()` out of the box, whose success-rate window
+//! also reads the clock on every call.
 //!
 //! Groups:
 //! - `closed_path`: acquire a permit and record a success.
@@ -14,17 +18,14 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use failsafe::StateMachine;
-use failsafe::backoff::Constant;
-use failsafe::failure_policy::ConsecutiveFailures;
+use failsafe::{FailurePolicy, StateMachine};
 use svc_breaker::{CircuitBreaker, Config};
 
 const SVC: &str = "svc-breaker";
 const FAILSAFE: &str = "failsafe";
+const FAILSAFE_DEFAULT: &str = "failsafe-default";
 
-type Failsafe = StateMachine<ConsecutiveFailures<Constant>, ()>;
-
-fn failsafe_breaker() -> Failsafe {
+fn failsafe_breaker() -> StateMachine<impl FailurePolicy + Send, ()> {
     let policy = failsafe::failure_policy::consecutive_failures(
         5,
         failsafe::backoff::constant(Duration::from_secs(30)),
@@ -44,7 +45,7 @@ fn svc_call(b: &CircuitBreaker) {
 }
 
 #[inline]
-fn failsafe_call(b: &Failsafe) {
+fn failsafe_call<P: FailurePolicy>(b: &StateMachine<P, ()>) {
     let b = black_box(b);
     if b.is_call_permitted() {
         b.on_success();
@@ -57,6 +58,10 @@ fn closed_path(c: &mut Criterion) {
     group.bench_function(SVC, |bench| bench.iter(|| svc_call(&svc)));
     let fs = failsafe_breaker();
     group.bench_function(FAILSAFE, |bench| bench.iter(|| failsafe_call(&fs)));
+    let fs_default = failsafe::Config::new().build();
+    group.bench_function(FAILSAFE_DEFAULT, |bench| {
+        bench.iter(|| failsafe_call(&fs_default))
+    });
     group.finish();
 }
 
@@ -111,6 +116,10 @@ fn contended(c: &mut Criterion) {
     let fs = failsafe_breaker();
     group.bench_function(FAILSAFE, |bench| {
         bench.iter_custom(|iters| two_threads(&fs, iters, failsafe_call))
+    });
+    let fs_default = failsafe::Config::new().build();
+    group.bench_function(FAILSAFE_DEFAULT, |bench| {
+        bench.iter_custom(|iters| two_threads(&fs_default, iters, failsafe_call))
     });
     group.finish();
 }

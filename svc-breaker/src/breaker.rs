@@ -219,31 +219,65 @@ impl RatePolicy {
     }
 }
 
-/// What a permit remembers: the epoch it was granted in, whether it holds a
-/// half-open trial slot, and when it started (only when calls are timed).
+/// What a permit remembers, packed in one word so that a permit is two
+/// words and travels in registers:
+///
+/// ```text
+///  63                      23   22    21   20        0
+/// +--------------------------+------+-----+-----------+
+/// | start, ms + 1 (0: untimed)| done |trial|  epoch    |
+/// +--------------------------+------+-----+-----------+
+/// ```
+///
+/// The start is only recorded when a slow-call threshold is configured;
+/// calls are then timed to the millisecond.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Grant {
-    pub(crate) epoch: u32,
-    pub(crate) trial: bool,
-    // Clock nanoseconds, or `NOT_TIMED`: 16 bytes instead of 24 for an
-    // `Option<Duration>`.
-    started: u64,
-}
+pub(crate) struct Grant(u64);
 
-const NOT_TIMED: u64 = u64::MAX;
+const GRANT_TRIAL: u64 = 1 << EPOCH_BITS;
+const GRANT_DONE: u64 = 1 << (EPOCH_BITS + 1);
+const GRANT_START_SHIFT: u32 = EPOCH_BITS + 2;
 
 impl Grant {
     #[inline]
     fn untimed(epoch: u32, trial: bool) -> Grant {
-        Grant {
-            epoch,
-            trial,
-            started: NOT_TIMED,
-        }
+        Grant(u64::from(epoch) & EPOCH_MASK | if trial { GRANT_TRIAL } else { 0 })
     }
 
-    fn started(&self) -> Option<Duration> {
-        (self.started != NOT_TIMED).then(|| Duration::from_nanos(self.started))
+    fn timed(epoch: u32, trial: bool, start: Duration) -> Grant {
+        let ms = u64::try_from(start.as_millis()).unwrap_or(u64::MAX);
+        let ms = ms.saturating_add(1).min(u64::MAX >> GRANT_START_SHIFT);
+        Grant(Grant::untimed(epoch, trial).0 | ms << GRANT_START_SHIFT)
+    }
+
+    #[inline]
+    pub(crate) fn epoch(self) -> u32 {
+        (self.0 & EPOCH_MASK) as u32
+    }
+
+    #[inline]
+    pub(crate) fn trial(self) -> bool {
+        self.0 & GRANT_TRIAL != 0
+    }
+
+    #[inline]
+    pub(crate) fn done(self) -> bool {
+        self.0 & GRANT_DONE != 0
+    }
+
+    /// Marks the grant recorded; returns it as it was.
+    #[inline]
+    pub(crate) fn take(&mut self) -> Grant {
+        let before = *self;
+        self.0 |= GRANT_DONE;
+        before
+    }
+
+    fn started(self) -> Option<Duration> {
+        match self.0 >> GRANT_START_SHIFT {
+            0 => None,
+            ms => Some(Duration::from_millis(ms - 1)),
+        }
     }
 }
 
@@ -458,27 +492,27 @@ impl CircuitBreaker {
     }
 
     #[inline]
-    pub(crate) fn finish(&self, grant: &Grant, outcome: Outcome, elapsed: Option<Duration>) {
+    pub(crate) fn finish(&self, grant: Grant, outcome: Outcome, elapsed: Option<Duration>) {
         let s = &*self.shared;
-        if s.fast && !grant.trial && outcome == Outcome::Success {
+        if s.fast && !grant.trial() && outcome == Outcome::Success {
             // The closed path: a success with no failure count to reset.
             s.counters.add(Counter::Success, false);
             let w = s.load();
-            if w.epoch() != grant.epoch || (w.tag() == Tag::Closed && w.payload() == 0) {
+            if w.epoch() != grant.epoch() || (w.tag() == Tag::Closed && w.payload() == 0) {
                 return;
             }
             return self.apply(grant, outcome, false);
         }
         let slow = s.is_slow(grant, outcome, elapsed);
         s.counters.add(Counter::of(outcome), slow);
-        if outcome == Outcome::Ignored && !grant.trial {
+        if outcome == Outcome::Ignored && !grant.trial() {
             return;
         }
         self.apply(grant, outcome, slow);
     }
 
     #[inline(never)]
-    fn apply(&self, grant: &Grant, outcome: Outcome, slow: bool) {
+    fn apply(&self, grant: Grant, outcome: Outcome, slow: bool) {
         if let Some(t) = self.shared.apply(grant, outcome, slow) {
             self.shared.notify(&t);
         }
@@ -505,16 +539,12 @@ impl Shared {
     fn grant(&self, epoch: u32, trial: bool, now: Option<Duration>) -> Grant {
         match self.slow_call_duration {
             None => Grant::untimed(epoch, trial),
-            Some(_) => Grant {
-                epoch,
-                trial,
-                started: nanos(now.unwrap_or_else(|| self.clock.now())).min(NOT_TIMED - 1),
-            },
+            Some(_) => Grant::timed(epoch, trial, now.unwrap_or_else(|| self.clock.now())),
         }
     }
 
     /// Whether a call counts as slow under the slow-call threshold.
-    fn is_slow(&self, grant: &Grant, outcome: Outcome, elapsed: Option<Duration>) -> bool {
+    fn is_slow(&self, grant: Grant, outcome: Outcome, elapsed: Option<Duration>) -> bool {
         match (self.slow_call_duration, outcome) {
             (Some(limit), Outcome::Success | Outcome::Failure) => elapsed
                 .or_else(|| {
@@ -599,10 +629,10 @@ impl Shared {
     }
 
     /// Applies a counted outcome to the state.
-    fn apply(&self, grant: &Grant, outcome: Outcome, slow: bool) -> Option<Transition> {
+    fn apply(&self, grant: Grant, outcome: Outcome, slow: bool) -> Option<Transition> {
         let mut w = self.load();
         loop {
-            if w.epoch() != grant.epoch {
+            if w.epoch() != grant.epoch() {
                 // Granted before a transition: statistics only.
                 return None;
             }
@@ -897,10 +927,14 @@ mod tests {
 
     #[test]
     fn sizes() {
-        assert_eq!(std::mem::size_of::<CircuitOpen>(), 24);
+        let word = std::mem::size_of::<usize>();
+        assert_eq!(std::mem::size_of::<CircuitOpen>(), 8);
+        assert_eq!(std::mem::size_of::<CircuitBreaker>(), word);
+        assert_eq!(std::mem::size_of::<Permit<'_>>(), 2 * word);
         assert_eq!(
-            std::mem::size_of::<CircuitBreaker>(),
-            std::mem::size_of::<usize>()
+            std::mem::size_of::<Result<Permit<'_>, CircuitOpen>>(),
+            2 * word
         );
+        assert_eq!(std::mem::size_of::<OwnedPermit>(), 2 * word);
     }
 }

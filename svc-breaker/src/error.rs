@@ -7,7 +7,7 @@ use std::time::Duration;
 /// The rejection returned while the circuit is open (or half-open with every
 /// trial slot taken).
 ///
-/// It is `Copy`, 24 bytes and allocation-free, so rejecting a call
+/// It is `Copy`, one word and allocation-free, so rejecting a call
 /// costs a few atomic loads and nothing else.
 ///
 /// # Example
@@ -22,24 +22,27 @@ use std::time::Duration;
 /// println!("try again in {:?}", open.retry_after());
 /// # Ok::<(), svc_breaker::ConfigError>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CircuitOpen {
-    retry_after: Duration,
-    forced: bool,
+    // Nanoseconds to wait (saturating at about 292 years) in the low 63
+    // bits, "forced" in the top bit: one word, so that
+    // `Result<Permit, CircuitOpen>` is as small as the permit.
+    bits: u64,
 }
+
+const FORCED: u64 = 1 << 63;
 
 impl CircuitOpen {
     pub(crate) fn new(retry_after: Duration) -> Self {
+        let nanos = u64::try_from(retry_after.as_nanos()).unwrap_or(u64::MAX);
         CircuitOpen {
-            retry_after,
-            forced: false,
+            bits: nanos.min(FORCED - 1),
         }
     }
 
     pub(crate) fn forced(retry_after: Duration) -> Self {
         CircuitOpen {
-            retry_after,
-            forced: true,
+            bits: CircuitOpen::new(retry_after).bits | FORCED,
         }
     }
 
@@ -50,19 +53,28 @@ impl CircuitOpen {
     /// time; it is then the configured `reset_timeout`, a polite hint for a
     /// `Retry-After` header.
     pub fn retry_after(&self) -> Duration {
-        self.retry_after
+        Duration::from_nanos(self.bits & !FORCED)
     }
 
     /// Whether the circuit was opened by hand with
     /// [`force_open`](crate::CircuitBreaker::force_open).
     pub fn is_forced(&self) -> bool {
-        self.forced
+        self.bits & FORCED != 0
+    }
+}
+
+impl fmt::Debug for CircuitOpen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CircuitOpen")
+            .field("retry_after", &self.retry_after())
+            .field("forced", &self.is_forced())
+            .finish()
     }
 }
 
 impl fmt::Display for CircuitOpen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.forced {
+        if self.is_forced() {
             f.write_str("circuit breaker is forced open")
         } else {
             f.write_str("circuit breaker is open")

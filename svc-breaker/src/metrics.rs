@@ -1,10 +1,20 @@
-//! Statistics: striped counters on the hot path, a snapshot for readers.
+//! Statistics: per-thread counter cells on the hot path, a snapshot for
+//! readers.
 //!
 //! Every recorded call bumps a counter. One shared counter would make every
 //! core fight over one cache line, which is exactly the contention a
-//! lock-free breaker must not reintroduce; so the counters are striped over
-//! a few cache-line-aligned cells (a thread always uses the same cell) and
-//! summed when a snapshot is taken. They are statistics only: no decision
+//! lock-free breaker must not reintroduce; even an uncontended atomic
+//! read-modify-write costs more than the rest of the closed path. So:
+//!
+//! - The first [`OWNED`] threads that record anything each claim a process-
+//!   wide slot number (released when the thread exits). In every breaker,
+//!   the cell of that number belongs to that thread alone, which therefore
+//!   counts with a plain load and store, no read-modify-write. A slot is
+//!   claimed with an acquire CAS and released with a release store, so a
+//!   thread that inherits a slot continues from its predecessor's counts.
+//! - Further threads share [`SHARED`] striped cells with `fetch_add`.
+//!
+//! A snapshot sums the cells. Counters are statistics only: no decision
 //! reads them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,14 +22,21 @@ use std::time::Duration;
 
 use crate::transition::State;
 
+/// Cells owned by one thread each.
 #[cfg(not(loom))]
-const STRIPES: usize = 8;
+const OWNED: usize = 16;
+/// Cells shared (with `fetch_add`) by the threads beyond the first `OWNED`.
+#[cfg(not(loom))]
+const SHARED: usize = 4;
+// Under loom every thread shares one cell: the counters are not modelled.
 #[cfg(loom)]
-const STRIPES: usize = 1;
+const OWNED: usize = 0;
+#[cfg(loom)]
+const SHARED: usize = 1;
 
 #[derive(Default)]
 #[repr(align(128))]
-struct Stripe {
+struct Cell {
     successes: AtomicU64,
     failures: AtomicU64,
     ignored: AtomicU64,
@@ -28,7 +45,7 @@ struct Stripe {
 }
 
 pub(crate) struct Counters {
-    stripes: [Stripe; STRIPES],
+    cells: [Cell; OWNED + SHARED],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,19 +56,78 @@ pub(crate) enum Counter {
     Rejection,
 }
 
+/// Which cell the current thread counts in.
+#[derive(Clone, Copy)]
+enum Slot {
+    Owned(usize),
+    Shared(usize),
+}
+
 #[cfg(not(loom))]
-fn stripe_index() -> usize {
-    use std::sync::atomic::AtomicUsize;
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static INDEX: usize = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+mod slot {
+    use super::{OWNED, SHARED, Slot};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    static CLAIMED: [AtomicBool; OWNED] = [const { AtomicBool::new(false) }; OWNED];
+    static NEXT_SHARED: AtomicUsize = AtomicUsize::new(0);
+
+    /// A thread's claim on a slot, released when the thread exits.
+    struct Claim(Slot);
+
+    impl Claim {
+        fn new() -> Claim {
+            for (i, claimed) in CLAIMED.iter().enumerate() {
+                if claimed
+                    .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return Claim(Slot::Owned(i));
+                }
+            }
+            Claim(Slot::Shared(
+                NEXT_SHARED.fetch_add(1, Ordering::Relaxed) % SHARED,
+            ))
+        }
     }
-    INDEX.try_with(|i| *i).unwrap_or(0)
+
+    impl Drop for Claim {
+        fn drop(&mut self) {
+            if let Slot::Owned(i) = self.0 {
+                // Release: the next owner sees every count made under this claim.
+                CLAIMED[i].store(false, Ordering::Release);
+            }
+        }
+    }
+
+    thread_local! {
+        static CLAIM: Claim = Claim::new();
+    }
+
+    #[inline]
+    pub(super) fn current() -> Slot {
+        // While the thread-local is being torn down, count in a shared cell.
+        CLAIM.try_with(|c| c.0).unwrap_or(Slot::Shared(0))
+    }
 }
 
 #[cfg(loom)]
-fn stripe_index() -> usize {
-    0
+mod slot {
+    use super::Slot;
+
+    pub(super) fn current() -> Slot {
+        Slot::Shared(0)
+    }
+}
+
+#[inline]
+fn bump(value: &AtomicU64, slot: Slot) {
+    match slot {
+        // Only this thread writes this cell: no read-modify-write needed.
+        Slot::Owned(_) => value.store(value.load(Ordering::Relaxed) + 1, Ordering::Relaxed),
+        Slot::Shared(_) => {
+            value.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Summed counters.
@@ -77,28 +153,32 @@ impl Counter {
 impl Counters {
     pub(crate) fn new() -> Self {
         Counters {
-            stripes: Default::default(),
+            cells: Default::default(),
         }
     }
 
     #[inline]
     pub(crate) fn add(&self, counter: Counter, slow: bool) {
-        let stripe = &self.stripes[stripe_index()];
-        let cell = match counter {
-            Counter::Success => &stripe.successes,
-            Counter::Failure => &stripe.failures,
-            Counter::Ignored => &stripe.ignored,
-            Counter::Rejection => &stripe.rejections,
+        let slot = slot::current();
+        let cell = match slot {
+            Slot::Owned(i) => &self.cells[i],
+            Slot::Shared(i) => &self.cells[OWNED + i],
         };
-        cell.fetch_add(1, Ordering::Relaxed);
+        let value = match counter {
+            Counter::Success => &cell.successes,
+            Counter::Failure => &cell.failures,
+            Counter::Ignored => &cell.ignored,
+            Counter::Rejection => &cell.rejections,
+        };
+        bump(value, slot);
         if slow {
-            stripe.slow.fetch_add(1, Ordering::Relaxed);
+            bump(&cell.slow, slot);
         }
     }
 
     pub(crate) fn totals(&self) -> Totals {
         let mut t = Totals::default();
-        for s in &self.stripes {
+        for s in &self.cells {
             t.successes += s.successes.load(Ordering::Relaxed);
             t.failures += s.failures.load(Ordering::Relaxed);
             t.ignored += s.ignored.load(Ordering::Relaxed);

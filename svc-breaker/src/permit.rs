@@ -37,18 +37,14 @@ use crate::transition::Outcome;
 #[must_use = "record the outcome of the call, or drop the permit to ignore it"]
 pub struct Permit<'a> {
     breaker: &'a CircuitBreaker,
+    // Epoch, trial flag, start time and the "recorded" flag in one word.
     grant: Grant,
-    done: bool,
 }
 
 impl<'a> Permit<'a> {
     #[inline]
     pub(crate) fn new(breaker: &'a CircuitBreaker, grant: Grant) -> Self {
-        Permit {
-            breaker,
-            grant,
-            done: false,
-        }
+        Permit { breaker, grant }
     }
 
     /// The call succeeded.
@@ -67,39 +63,39 @@ impl<'a> Permit<'a> {
     /// threshold, the call is timed from the permit's creation.
     #[inline]
     pub fn record(mut self, outcome: Outcome) {
-        self.done = true;
-        self.breaker.finish(&self.grant, outcome, None);
+        let grant = self.grant.take();
+        self.breaker.finish(grant, outcome, None);
     }
 
     /// Records `outcome` for a call that took `elapsed` (used instead of the
     /// permit's own timing by a slow-call threshold).
     pub fn record_with_duration(mut self, outcome: Outcome, elapsed: Duration) {
-        self.done = true;
-        self.breaker.finish(&self.grant, outcome, Some(elapsed));
+        let grant = self.grant.take();
+        self.breaker.finish(grant, outcome, Some(elapsed));
     }
 
     /// Whether this permit holds a half-open trial slot.
     pub fn is_trial(&self) -> bool {
-        self.grant.trial
+        self.grant.trial()
     }
 
     /// The epoch this permit was granted in.
     pub fn epoch(&self) -> u32 {
-        self.grant.epoch
+        self.grant.epoch()
     }
 
     /// Turns this permit into one that owns a clone of the breaker.
     pub fn into_owned(mut self) -> OwnedPermit {
-        self.done = true;
-        OwnedPermit::new(self.breaker.clone(), self.grant)
+        let grant = self.grant.take();
+        OwnedPermit::new(self.breaker.clone(), grant)
     }
 }
 
 impl Drop for Permit<'_> {
     #[inline]
     fn drop(&mut self) {
-        if !self.done {
-            self.breaker.finish(&self.grant, Outcome::Ignored, None);
+        if !self.grant.done() {
+            self.breaker.finish(self.grant, Outcome::Ignored, None);
         }
     }
 }
@@ -107,8 +103,8 @@ impl Drop for Permit<'_> {
 impl fmt::Debug for Permit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
-            .field("epoch", &self.grant.epoch)
-            .field("trial", &self.grant.trial)
+            .field("epoch", &self.grant.epoch())
+            .field("trial", &self.grant.trial())
             .finish()
     }
 }
@@ -137,16 +133,11 @@ impl fmt::Debug for Permit<'_> {
 pub struct OwnedPermit {
     breaker: CircuitBreaker,
     grant: Grant,
-    done: bool,
 }
 
 impl OwnedPermit {
     pub(crate) fn new(breaker: CircuitBreaker, grant: Grant) -> Self {
-        OwnedPermit {
-            breaker,
-            grant,
-            done: false,
-        }
+        OwnedPermit { breaker, grant }
     }
 
     /// The call succeeded.
@@ -161,24 +152,24 @@ impl OwnedPermit {
 
     /// Records `outcome`.
     pub fn record(mut self, outcome: Outcome) {
-        self.done = true;
-        self.breaker.finish(&self.grant, outcome, None);
+        let grant = self.grant.take();
+        self.breaker.finish(grant, outcome, None);
     }
 
     /// Records `outcome` for a call that took `elapsed`.
     pub fn record_with_duration(mut self, outcome: Outcome, elapsed: Duration) {
-        self.done = true;
-        self.breaker.finish(&self.grant, outcome, Some(elapsed));
+        let grant = self.grant.take();
+        self.breaker.finish(grant, outcome, Some(elapsed));
     }
 
     /// Whether this permit holds a half-open trial slot.
     pub fn is_trial(&self) -> bool {
-        self.grant.trial
+        self.grant.trial()
     }
 
     /// The epoch this permit was granted in.
     pub fn epoch(&self) -> u32 {
-        self.grant.epoch
+        self.grant.epoch()
     }
 
     /// The breaker this permit belongs to.
@@ -189,8 +180,8 @@ impl OwnedPermit {
 
 impl Drop for OwnedPermit {
     fn drop(&mut self) {
-        if !self.done {
-            self.breaker.finish(&self.grant, Outcome::Ignored, None);
+        if !self.grant.done() {
+            self.breaker.finish(self.grant, Outcome::Ignored, None);
         }
     }
 }
@@ -198,8 +189,8 @@ impl Drop for OwnedPermit {
 impl fmt::Debug for OwnedPermit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OwnedPermit")
-            .field("epoch", &self.grant.epoch)
-            .field("trial", &self.grant.trial)
+            .field("epoch", &self.grant.epoch())
+            .field("trial", &self.grant.trial())
             .finish()
     }
 }
