@@ -901,14 +901,20 @@ impl Report {
                 fast >= 0.90 && p50.is_some_and(|p| p < Duration::from_millis(50)),
                 format!("{} 503, p50 {}", pct(fast), fmt_latency(p50)),
             ));
-            let retry_after_ok = self
+            let waits: Vec<Option<u64>> = self
                 .phase_samples(index)
                 .filter(|s| s.outcome == Outcome::Unavailable)
-                .all(|s| s.retry_after.is_some_and(|r| (1..=60).contains(&r)));
+                .map(|s| s.retry_after)
+                .collect();
+            let retry_after_ok = waits
+                .iter()
+                .all(|r| r.is_some_and(|r| (1..=60).contains(&r)));
+            let low = waits.iter().flatten().min().copied().unwrap_or(0);
+            let high = waits.iter().flatten().max().copied().unwrap_or(0);
             checks.push(check(
                 "auth failing: every 503 carries Retry-After (1-60 s)",
                 retry_after_ok,
-                "from CircuitOpen::retry_after()",
+                format!("{low}-{high} s, from CircuitOpen::retry_after()"),
             ));
         }
         let requests = tally.total();

@@ -48,7 +48,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let driver = target_dir()
         .join("debug")
         .join(format!("demo{}", std::env::consts::EXE_SUFFIX));
-    let out_dir = root.join("target").join("demo");
+    // Relative to the workspace root (the driver's working directory), so
+    // the paths it prints are short.
+    let out_dir = PathBuf::from("target").join("demo");
     let mut command = Command::new(&driver);
     command.current_dir(&root).arg("--out-dir").arg(&out_dir);
     if quick {
