@@ -179,3 +179,58 @@ async fn clients_work_with_their_own_pool_too() {
     custom.get("/b").await.unwrap();
     assert_eq!(seen.uris(), ["/a", "/b"]);
 }
+
+/// A server recording the client's address of every request.
+async fn peer_recording_server() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<std::net::SocketAddr>>>,
+) {
+    use axum::extract::ConnectInfo;
+    let peers = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let p = peers.clone();
+    let app = Router::new().fallback(
+        move |ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>| {
+            let p = p.clone();
+            async move {
+                p.lock().unwrap().push(peer);
+                "ok"
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    (addr, peers)
+}
+
+#[tokio::test]
+async fn clients_of_different_services_share_one_connection_pool() {
+    let (addr, peers) = peer_recording_server().await;
+    let auth = client_for("auth-svc", addr, "", fast_config());
+    let chat = client_for("chat-svc", addr, "", fast_config());
+    auth.get("/a").await.unwrap().bytes().await.unwrap();
+    chat.get("/b").await.unwrap().bytes().await.unwrap();
+    let peers = peers.lock().unwrap().clone();
+    assert_eq!(
+        peers[0], peers[1],
+        "the second client reused the first one's connection"
+    );
+}
+
+#[tokio::test]
+async fn a_client_with_its_own_pool_opens_its_own_connection() {
+    let (addr, peers) = peer_recording_server().await;
+    let auth = client_for("auth-svc", addr, "", fast_config());
+    let own = client_for("chat-svc", addr, "", fast_config().shared_pool(false));
+    auth.get("/a").await.unwrap().bytes().await.unwrap();
+    own.get("/b").await.unwrap().bytes().await.unwrap();
+    let peers = peers.lock().unwrap().clone();
+    assert_ne!(peers[0], peers[1]);
+}
