@@ -354,43 +354,41 @@ impl Failure {
             .with_clean_url(url.clone())
             .with_attempts(attempts);
         match (self.source, attempt_limit) {
-            (Some(source), _) => err.with_source(source),
+            (Some(source), Some(limit)) => {
+                err.with_source(Error::new(Kind::AttemptTimeout(limit)).with_source(source))
+            }
             (None, Some(limit)) => err.with_source(Error::new(Kind::AttemptTimeout(limit))),
+            (Some(source), None) => err.with_source(source),
             (None, None) => err,
         }
     }
 }
 
 fn classify(
-    result: Result<Result<Response, reqwest::Error>, tokio::time::error::Elapsed>,
+    result: Result<Response, reqwest::Error>,
     limit: Duration,
     remaining: Duration,
 ) -> Attempt {
-    match result {
-        Ok(Ok(resp)) => Attempt::Response(resp),
-        Ok(Err(e)) => {
-            let (kind, deadline) = if e.is_timeout() {
-                // reqwest's own timer is set to the call's remaining time.
-                (Kind::Timeout, true)
-            } else if e.is_connect() {
-                (Kind::Connect, false)
-            } else if e.is_builder() {
-                (Kind::Request, false)
-            } else {
-                (Kind::Transport, false)
-            };
-            Attempt::Failed(Failure {
-                kind,
-                source: Some(e.without_url()),
-                deadline,
-            })
-        }
-        Err(_elapsed) => Attempt::Failed(Failure {
-            kind: Kind::AttemptTimeout(limit),
-            source: None,
-            deadline: limit >= remaining,
-        }),
-    }
+    let e = match result {
+        Ok(resp) => return Attempt::Response(resp),
+        Err(e) => e,
+    };
+    let (kind, deadline) = if e.is_timeout() {
+        // The request's timer is `min(attempt_timeout, remaining)`: it is
+        // the call's deadline when the remaining time was the smaller.
+        (Kind::AttemptTimeout(limit), limit >= remaining)
+    } else if e.is_connect() {
+        (Kind::Connect, false)
+    } else if e.is_builder() {
+        (Kind::Request, false)
+    } else {
+        (Kind::Transport, false)
+    };
+    Attempt::Failed(Failure {
+        kind,
+        source: Some(e.without_url()),
+        deadline,
+    })
 }
 
 /// What the breaker makes of a status (DESIGN.md §2).
@@ -524,10 +522,12 @@ impl Client {
                     .with_attempts(sent);
                 return Err(self.failed(err, &origin));
             };
-            // reqwest's own timer bounds the body read of the returned
-            // response by the call's deadline too.
-            let body_limit = req.timeout().map_or(remaining, |t| (*t).min(remaining));
-            *req.timeout_mut() = Some(body_limit);
+            // One timer per attempt, reqwest's own: it bounds the attempt
+            // from connecting to the end of the response body, so reading
+            // the body of the returned response stays within the attempt's
+            // limit too. (A second, tokio, timer would double the cost of
+            // the pipeline on a healthy call.)
+            *req.timeout_mut() = Some(limit);
 
             let resend_count = sent;
             sent += 1;
@@ -537,7 +537,7 @@ impl Client {
                 if let Some(observer) = config.get_observer() {
                     observer.on_attempt_start(&mut req, &AttemptStart { resend_count });
                 }
-                tokio::time::timeout(limit, self.inner.http.execute(req)).await
+                self.inner.http.execute(req).await
             }
             .instrument(span.clone())
             .await;

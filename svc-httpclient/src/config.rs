@@ -307,14 +307,16 @@ pub(crate) fn is_sensitive_header(name: &HeaderName) -> bool {
 
 impl Config {
     /// The deadline of a whole call, retries and backoff included (default
-    /// 30 s). It also bounds reading the body of the returned response.
+    /// 30 s). Reading the body of the returned response is bounded too: by
+    /// the limit of the attempt that returned it.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
-    /// The limit of one attempt (default 10 s). An attempt never runs past
-    /// the call's remaining `timeout`.
+    /// The limit of one attempt (default 10 s), from connecting until the
+    /// response body has been read. An attempt never runs past the call's
+    /// remaining `timeout`.
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         self.attempt_timeout = timeout;
         self

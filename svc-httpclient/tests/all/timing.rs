@@ -247,3 +247,26 @@ async fn backoff_that_would_pass_the_deadline_is_not_slept() {
     assert_eq!(server.hits(), 1);
     assert!(start.elapsed() < Duration::from_millis(100));
 }
+
+#[tokio::test(start_paused = true)]
+async fn reading_a_stalled_body_is_bounded_by_the_attempt_limit() {
+    use futures_util::StreamExt;
+    let server = support::serve(|_| async {
+        let first = futures_util::stream::once(async {
+            Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b"partial"))
+        });
+        axum::body::Body::from_stream(first.chain(futures_util::stream::pending()))
+    })
+    .await;
+    let start = Instant::now();
+    let resp = client(Config::default().attempt_timeout(Duration::from_secs(2)))
+        .get(server.url("/"))
+        .await
+        .expect("the head arrives at once");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let err = resp.bytes().await.expect_err("the body never ends");
+    assert!(err.is_timeout(), "{err:?}");
+    let elapsed = start.elapsed();
+    assert!(elapsed >= Duration::from_secs(2), "{elapsed:?}");
+    assert!(elapsed < Duration::from_millis(2100), "{elapsed:?}");
+}
