@@ -347,4 +347,24 @@ async fn profile_rejects_ids_that_could_change_the_path() {
             .unwrap();
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{id}");
     }
+    // A well-formed id auth does not know: its 404 passes through, and a 4xx
+    // does not count against auth's breaker.
+    let resp = http()
+        .get(format!("http://{profile}/profiles/nobody"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let debug: DebugClients = http()
+        .get(format!("http://{profile}/debug/clients"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (debug.auth.failures, debug.auth.state.as_str()),
+        (0, "closed")
+    );
 }
