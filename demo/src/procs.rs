@@ -69,9 +69,9 @@ impl Children {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(log_file);
-        if std::env::var_os("RUST_LOG").is_none() {
-            command.env("RUST_LOG", "info");
-        }
+        // The driver reads the services' info lines (each request's trace
+        // id), whatever the caller's RUST_LOG says.
+        command.env("RUST_LOG", "info");
         let mut child = command
             .spawn()
             .map_err(|err| format!("cannot start {name} ({}): {err}", exe.display()))?;
