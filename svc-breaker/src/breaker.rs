@@ -219,6 +219,23 @@ impl RatePolicy {
     }
 }
 
+/// The default clock without dynamic dispatch: an open circuit reads the
+/// clock on every rejection.
+enum AnyClock {
+    System(SystemClock),
+    Custom(Arc<dyn Clock>),
+}
+
+impl AnyClock {
+    #[inline]
+    fn now(&self) -> Duration {
+        match self {
+            AnyClock::System(clock) => clock.now(),
+            AnyClock::Custom(clock) => clock.now(),
+        }
+    }
+}
+
 /// What a permit remembers, packed in one word so that a permit is two
 /// words and travels in registers:
 ///
@@ -289,7 +306,7 @@ struct Shared {
     policy: Policy,
     slow_call_duration: Option<Duration>,
     config: Config,
-    clock: Arc<dyn Clock>,
+    clock: AnyClock,
     counters: Counters,
     // `epoch << 32 | consecutive opens since the circuit last closed`,
     // written only by the thread whose CAS made a transition, and only if its
@@ -361,9 +378,9 @@ impl CircuitBreaker {
     /// setting.
     pub fn new(config: Config) -> Result<Self, ConfigError> {
         config.validate()?;
-        let clock: Arc<dyn Clock> = match &config.clock {
-            Some(clock) => Arc::clone(clock),
-            None => Arc::new(SystemClock::new()),
+        let clock = match &config.clock {
+            Some(clock) => AnyClock::Custom(Arc::clone(clock)),
+            None => AnyClock::System(SystemClock::new()),
         };
         let policy = match &config.failure_rate {
             Some(rate) => Policy::Rate(RatePolicy::new(rate)),

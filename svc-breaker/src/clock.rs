@@ -64,6 +64,7 @@ impl Default for SystemClock {
 }
 
 impl Clock for SystemClock {
+    #[inline]
     fn now(&self) -> Duration {
         self.origin.elapsed()
     }

@@ -33,8 +33,13 @@ pub struct CircuitOpen {
 const FORCED: u64 = 1 << 63;
 
 impl CircuitOpen {
+    #[inline]
     pub(crate) fn new(retry_after: Duration) -> Self {
-        let nanos = u64::try_from(retry_after.as_nanos()).unwrap_or(u64::MAX);
+        // No u128 arithmetic on the rejection path.
+        let nanos = retry_after
+            .as_secs()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(u64::from(retry_after.subsec_nanos()));
         CircuitOpen {
             bits: nanos.min(FORCED - 1),
         }
