@@ -219,7 +219,8 @@ async fn profile_stack(reset_timeout: Duration) -> (SocketAddr, SocketAddr, Sock
         ("CHAT_SVC_URL", format!("http://{chat}")),
     ]);
     let settings = std::collections::HashMap::from([
-        ("CLIENT_ATTEMPT_TIMEOUT_MS", "500".to_owned()),
+        ("CLIENT_TIMEOUT_MS", "5000".to_owned()),
+        ("CLIENT_ATTEMPT_TIMEOUT_MS", "2000".to_owned()),
         ("CLIENT_MAX_RETRIES", "0".to_owned()),
         (
             "BREAKER_RESET_TIMEOUT_MS",
