@@ -117,6 +117,42 @@ fn bench(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    // The facade's own steps, without I/O, to see where its cost goes.
+    let mut group = c.benchmark_group("steps");
+    group
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    group.bench_function("join_path", |b| {
+        b.iter(|| facade.url("/users/123").unwrap())
+    });
+    group.bench_function("span_with_fields", |b| {
+        b.iter(|| {
+            let span = tracing::info_span!(
+                "svc.call",
+                otel.kind = "internal",
+                peer.service = "auth-svc",
+                http.request.method = "GET",
+                url.path = "/users/123",
+            );
+            let _entered = span.enter();
+        })
+    });
+    group.bench_function("empty_span", |b| {
+        b.iter(|| {
+            let span = tracing::info_span!("svc.call");
+            let _entered = span.enter();
+        })
+    });
+    group.bench_function("span_and_inject", |b| {
+        b.iter(|| {
+            let span = tracing::info_span!("HTTP GET");
+            let mut headers = svc_client::header::HeaderMap::new();
+            svc_client::inject_span(&span, &mut headers);
+            headers
+        })
+    });
+    group.finish();
 }
 
 criterion_group!(benches, bench);

@@ -22,7 +22,7 @@
 
 use std::fmt;
 
-use url::{Position, Url};
+use url::Url;
 
 /// Why a path was rejected. Carried by [`Error`](crate::Error) (see
 /// [`Error::is_invalid_path`](crate::Error::is_invalid_path)).
@@ -34,7 +34,6 @@ pub(crate) enum PathProblem {
     Control,
     Fragment,
     Climbs,
-    Unparsable,
     LeavesService,
 }
 
@@ -51,7 +50,6 @@ impl fmt::Display for PathProblem {
             }
             PathProblem::Fragment => "a fragment (`#...`) is never sent to the server",
             PathProblem::Climbs => "`..` segments climb above the service's base path",
-            PathProblem::Unparsable => "the joined URL is not valid",
             PathProblem::LeavesService => "the joined URL leaves the service's base URL",
         })
     }
@@ -153,20 +151,18 @@ pub(crate) fn join(base: &Url, path: &str) -> Result<Url, PathProblem> {
     check_dot_segments(path_part)?;
 
     let prefix = prefix(base);
-    let mut joined = String::with_capacity(base.as_str().len() + path.len() + 1);
-    joined.push_str(&base[..Position::BeforePath]);
-    if path_part.is_empty() {
-        joined.push_str(base.path());
-    } else {
+    let mut url = base.clone();
+    if !path_part.is_empty() {
+        let rest = path_part.trim_start_matches('/');
+        let mut joined = String::with_capacity(prefix.len() + 1 + rest.len());
         joined.push_str(prefix);
         joined.push('/');
-        joined.push_str(path_part.trim_start_matches('/'));
+        joined.push_str(rest);
+        // Parses (and percent-encodes, and resolves dot segments in) the
+        // path only: the host is not parsed again.
+        url.set_path(&joined);
     }
-    if let Some(query) = query {
-        joined.push('?');
-        joined.push_str(query);
-    }
-    let url = Url::parse(&joined).map_err(|_| PathProblem::Unparsable)?;
+    url.set_query(query);
 
     // Belt and braces: whatever the URL parser normalised, the result must
     // still be the same service, under the same prefix.
