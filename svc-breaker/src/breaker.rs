@@ -453,6 +453,9 @@ impl CircuitBreaker {
         if self.shared.fast && matches!(w.tag(), Tag::Closed | Tag::Disabled) {
             return Ok(Permit::new(self, Grant::untimed(w.epoch(), false)));
         }
+        if w.tag() == Tag::Open {
+            self.shared.still_open(w)?;
+        }
         self.try_acquire_slow()
     }
 
@@ -572,6 +575,18 @@ impl Shared {
                 .is_some_and(|e| e >= limit),
             _ => false,
         }
+    }
+
+    /// The rejection path, kept small: one clock read, no CAS. `Ok` when
+    /// the open period is over (the slow path then makes the transition).
+    #[inline(never)]
+    fn still_open(&self, w: Word) -> Result<(), CircuitOpen> {
+        let now = self.clock.now();
+        let deadline = w.deadline();
+        if now < deadline {
+            return Err(self.reject(CircuitOpen::new(self.retry_after(deadline, now))));
+        }
+        Ok(())
     }
 
     #[inline]
