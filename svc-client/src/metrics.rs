@@ -15,7 +15,10 @@
 //! Instruments come from the [`Meter`] given to
 //! [`ClientConfig::meter`](crate::ClientConfig::meter), or else from the
 //! global meter provider (scope `svc-client`) **when the client is
-//! created**: install the provider before creating clients.
+//! created**: install the provider before creating clients. Each client
+//! registers one state-gauge callback, which holds the client weakly and
+//! reports nothing once it is dropped (one more reason to create clients at
+//! startup, not per request).
 
 use std::sync::{Arc, Weak};
 

@@ -234,3 +234,35 @@ async fn a_client_with_its_own_pool_opens_its_own_connection() {
     let peers = peers.lock().unwrap().clone();
     assert_ne!(peers[0], peers[1]);
 }
+
+#[tokio::test]
+async fn a_successful_trial_closes_the_circuit_again() {
+    let seen = Seen::default();
+    let s = seen.clone();
+    let app = Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
+        let s = s.clone();
+        async move {
+            match s.record(uri, headers) {
+                1 => StatusCode::INTERNAL_SERVER_ERROR,
+                _ => StatusCode::OK,
+            }
+        }
+    });
+    let config = fast_config().max_retries(0).circuit_breaker(Some(
+        CircuitBreakerConfig::default()
+            .failure_threshold(1)
+            .reset_timeout(Duration::from_millis(50)),
+    ));
+    let client = client_for("auth-svc", serve(app).await, "", config);
+    assert_eq!(client.get("/x").await.unwrap().status(), 500);
+    assert_eq!(client.circuit_state(), Some(State::Open));
+    assert!(client.get("/x").await.unwrap_err().is_circuit_open());
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    assert_eq!(
+        client.get("/x").await.unwrap().status(),
+        200,
+        "the trial call"
+    );
+    assert_eq!(client.circuit_state(), Some(State::Closed));
+    assert_eq!(seen.hits(), 2);
+}

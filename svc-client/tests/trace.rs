@@ -323,3 +323,35 @@ async fn the_axum_middleware_continues_the_trace() {
         .map(|kv| kv.value.to_string());
     assert_eq!(status.as_deref(), Some("200"));
 }
+
+/// Records whether the facade's injection ran before the caller's observer.
+struct SeesTraceparent(Arc<Mutex<Vec<bool>>>);
+
+impl svc_client::AttemptObserver for SeesTraceparent {
+    fn on_attempt_start(
+        &self,
+        request: &mut svc_client::reqwest::Request,
+        _attempt: &svc_client::AttemptStart,
+    ) {
+        let has = request.headers().contains_key("traceparent");
+        self.0.lock().unwrap().push(has);
+    }
+}
+
+#[tokio::test]
+async fn a_callers_observer_runs_after_the_injection() {
+    let (_exporter, _provider, _guard) = otel();
+    let (addr, _seen) = flaky_server().await;
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let config = fast_config().observer(SeesTraceparent(log.clone()));
+    let client = client_for("auth-svc", addr, "", config);
+    client.get("/x").await.unwrap();
+    assert_eq!(*log.lock().unwrap(), [true, true]);
+
+    // The same through a `svc_httpclient::Config` converted into a ClientConfig.
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let http = svc_httpclient::Config::default().observer(SeesTraceparent(log.clone()));
+    let client = client_for("auth-svc", addr, "", svc_client::ClientConfig::from(http));
+    client.get("/x").await.unwrap();
+    assert_eq!(*log.lock().unwrap(), [true]);
+}
