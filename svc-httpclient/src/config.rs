@@ -573,6 +573,25 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn backoff_never_exceeds_its_cap(
+            base_ms in 0u64..100_000,
+            extra_ms in 0u64..100_000,
+            factor in 1.0f64..1000.0,
+            retry in proptest::prelude::any::<u32>(),
+            jitter in proptest::prelude::any::<bool>(),
+        ) {
+            let backoff = Backoff::default()
+                .base(Duration::from_millis(base_ms))
+                .cap(Duration::from_millis(base_ms + extra_ms))
+                .factor(factor)
+                .jitter(jitter);
+            proptest::prop_assert!(backoff.validate().is_ok());
+            proptest::prop_assert!(backoff.delay(retry) <= backoff.get_cap());
+        }
+    }
+
     #[test]
     fn debug_redacts_sensitive_header_values() {
         let mut headers = HeaderMap::new();

@@ -49,6 +49,24 @@ mod tests {
         assert!(matches!(strip_credentials(&clean), Cow::Borrowed(_)));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn stripped_urls_and_origin_keys_never_hold_the_password(
+            user in "[a-z]{1,8}",
+            password in "[A-Za-z0-9]{12,20}",
+            host in "[a-z]{1,10}(\\.[a-z]{2,5})?",
+            port in proptest::option::of(1u16..),
+            path in "(/[a-z0-9]{0,6}){0,3}",
+        ) {
+            let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+            let url = Url::parse(&format!("http://{user}:{password}@{host}{port}{path}")).unwrap();
+            proptest::prop_assert!(!strip_credentials(&url).as_str().contains(&password));
+            proptest::prop_assert!(!origin_key(&url).contains(&password));
+            let clean = strip_credentials(&url).into_owned();
+            proptest::prop_assert_eq!(origin_key(&url), origin_key(&clean));
+        }
+    }
+
     #[test]
     fn origin_keys_ignore_path_credentials_and_default_port() {
         let key = |s: &str| origin_key(&Url::parse(s).unwrap()).into_owned();
