@@ -20,9 +20,11 @@
 //! never be half-applied: there is no window in which a reader sees "open"
 //! with the previous period's deadline, or "half-open" with the previous
 //! period's trial count. The closed path, the common case, is one load to
-//! acquire and one load to record a success (plus a striped statistics
-//! counter); no write touches the shared line unless the state changes or a
-//! failure is counted. Open rejections are a load and a clock read.
+//! acquire and one load to record a success (plus a statistics counter in a
+//! cell owned by the calling thread, see `metrics.rs`): no atomic
+//! read-modify-write at all, and no write to a shared cache line unless the
+//! state changes or a failure is counted. Open rejections are a load and a
+//! clock read.
 //!
 //! # Why epochs
 //!

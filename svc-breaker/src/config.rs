@@ -342,8 +342,9 @@ impl FailureRate {
 
     /// Counts calls taking `duration` or longer as slow, and opens the
     /// circuit when `threshold_percent` (1..=100) of the window is slow. The
-    /// permit times the call with the breaker's clock, or the caller passes
-    /// the duration to [`Permit::record_with_duration`].
+    /// permit times the call with the breaker's clock, to the millisecond,
+    /// or the caller passes the exact duration to
+    /// [`Permit::record_with_duration`].
     ///
     /// [`Permit::record_with_duration`]: crate::Permit::record_with_duration
     pub fn slow_calls(mut self, duration: Duration, threshold_percent: u32) -> Self {

@@ -27,8 +27,8 @@
 //!   result from before an opening cannot close the circuit again.
 //! - **Lock-free.** The whole state is one atomic word changed by
 //!   compare-and-swap (see the `breaker` module's source for the layout and
-//!   why). The closed path is two loads and one uncontended counter;
-//!   rejections allocate nothing.
+//!   why). The closed path is two loads and a per-thread counter, with no
+//!   atomic read-modify-write; rejections take no lock and allocate nothing.
 //! - **Policies.** Consecutive failures (default) or a [`FailureRate`] over
 //!   the last N calls, optionally counting slow calls; `half_open_max_calls`
 //!   concurrent trials and `success_threshold` successes to close; an

@@ -60,7 +60,8 @@ impl<'a> Permit<'a> {
     }
 
     /// Records `outcome`. If the failure-rate policy has a slow-call
-    /// threshold, the call is timed from the permit's creation.
+    /// threshold, the call is timed from the permit's creation (to the
+    /// millisecond).
     #[inline]
     pub fn record(mut self, outcome: Outcome) {
         let grant = self.grant.take();
