@@ -520,7 +520,10 @@ impl CircuitBreaker {
             // The closed path: a success with no failure count to reset.
             s.counters.add(Counter::Success, false);
             let w = s.load();
-            if w.epoch() != grant.epoch() || (w.tag() == Tag::Closed && w.payload() == 0) {
+            if w.epoch() != grant.epoch()
+                || w.tag() == Tag::Disabled
+                || (w.tag() == Tag::Closed && w.payload() == 0)
+            {
                 return;
             }
             return self.apply(grant, outcome, false);

@@ -181,3 +181,36 @@ fn half_open_thundering_herd_gets_exactly_n_trials() {
         }
     }
 }
+
+#[test]
+fn counts_are_exact_with_more_threads_than_owned_cells() {
+    // More threads than the per-thread cells (16), alive at once, and then a
+    // second generation that inherits the cells of the first.
+    const WIDE: usize = 40;
+    const EACH: u64 = 2_000;
+    let breaker = CircuitBreaker::default();
+    for _generation in 0..2 {
+        let start = Barrier::new(WIDE);
+        std::thread::scope(|s| {
+            for i in 0..WIDE {
+                let (breaker, start) = (&breaker, &start);
+                s.spawn(move || {
+                    start.wait();
+                    for _ in 0..EACH {
+                        let permit = breaker.try_acquire().expect("closed");
+                        if i % 2 == 0 {
+                            permit.record_success();
+                        } else {
+                            drop(permit);
+                        }
+                    }
+                });
+            }
+        });
+    }
+    let m = breaker.metrics();
+    let half = (WIDE as u64 / 2) * EACH * 2;
+    assert_eq!(m.successes(), half);
+    assert_eq!(m.ignored(), half);
+    assert_eq!(m.calls(), 2 * half);
+}
