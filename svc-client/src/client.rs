@@ -206,7 +206,7 @@ impl Client {
         } = config;
 
         #[cfg(feature = "metrics")]
-        let instruments = Instruments::new(&service, meter.as_ref());
+        let instruments = Instruments::new(&service, &base_url, meter.as_ref());
 
         if let Some(breaker) = http_config.get_circuit_breaker().cloned() {
             let service = Arc::clone(&service);

@@ -23,8 +23,9 @@
 use std::sync::{Arc, Weak};
 
 use opentelemetry::metrics::{Counter, Histogram, Meter};
-use opentelemetry::{InstrumentationScope, KeyValue, global};
+use opentelemetry::{InstrumentationScope, KeyValue, StringValue, Value, global};
 use svc_httpclient::AttemptEnd;
+use url::Url;
 
 use crate::{CircuitBreaker, State};
 
@@ -56,14 +57,81 @@ impl CallOutcome {
 #[derive(Clone)]
 pub(crate) struct Instruments {
     service: KeyValue,
+    /// `server.address`, `server.port` and `url.scheme` of the service's
+    /// base URL, built once: every attempt goes there.
+    origin: Arc<Origin>,
     meter: Meter,
     duration: Histogram<f64>,
     calls: Counter<u64>,
     transitions: Counter<u64>,
 }
 
+struct Origin {
+    scheme: String,
+    host: Option<Arc<str>>,
+    port: Option<u16>,
+    attributes: Vec<KeyValue>,
+}
+
+impl Origin {
+    fn of(url: &Url) -> Origin {
+        let host: Option<Arc<str>> = url.host_str().map(Arc::from);
+        let port = url.port_or_known_default();
+        let mut attributes = Vec::with_capacity(3);
+        if let Some(host) = &host {
+            attributes.push(KeyValue::new(
+                "server.address",
+                Value::String(StringValue::from(Arc::clone(host))),
+            ));
+        }
+        if let Some(port) = port {
+            attributes.push(KeyValue::new("server.port", i64::from(port)));
+        }
+        attributes.push(KeyValue::new("url.scheme", scheme_value(url.scheme())));
+        Origin {
+            scheme: url.scheme().to_owned(),
+            host,
+            port,
+            attributes,
+        }
+    }
+
+    fn matches(&self, url: &Url) -> bool {
+        self.scheme == url.scheme()
+            && self.host.as_deref() == url.host_str()
+            && self.port == url.port_or_known_default()
+    }
+}
+
+fn scheme_value(scheme: &str) -> Value {
+    match scheme {
+        "http" => Value::from("http"),
+        "https" => Value::from("https"),
+        other => Value::from(other.to_owned()),
+    }
+}
+
+/// The method as an attribute value, without allocating for the standard
+/// methods.
+fn method_value(method: &http::Method) -> Value {
+    use http::Method;
+    let name: &'static str = match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => return Value::from(method.as_str().to_owned()),
+    };
+    Value::from(name)
+}
+
 impl Instruments {
-    pub(crate) fn new(service: &str, meter: Option<&Meter>) -> Instruments {
+    pub(crate) fn new(service: &str, base_url: &Url, meter: Option<&Meter>) -> Instruments {
         let meter = match meter {
             Some(meter) => meter.clone(),
             None => global::meter_with_scope(
@@ -73,7 +141,11 @@ impl Instruments {
             ),
         };
         Instruments {
-            service: KeyValue::new("peer.service", service.to_owned()),
+            service: KeyValue::new(
+                "peer.service",
+                Value::String(StringValue::from(Arc::<str>::from(service))),
+            ),
+            origin: Arc::new(Origin::of(base_url)),
             duration: meter
                 .f64_histogram("http.client.request.duration")
                 .with_unit("s")
@@ -102,15 +174,13 @@ impl Instruments {
         let mut attributes = Vec::with_capacity(7);
         attributes.push(KeyValue::new(
             "http.request.method",
-            attempt.method().as_str().to_owned(),
+            method_value(attempt.method()),
         ));
-        if let Some(host) = url.host_str() {
-            attributes.push(KeyValue::new("server.address", host.to_owned()));
+        if self.origin.matches(url) {
+            attributes.extend(self.origin.attributes.iter().cloned());
+        } else {
+            attributes.extend(Origin::of(url).attributes);
         }
-        if let Some(port) = url.port_or_known_default() {
-            attributes.push(KeyValue::new("server.port", i64::from(port)));
-        }
-        attributes.push(KeyValue::new("url.scheme", url.scheme().to_owned()));
         if let Some(status) = attempt.status() {
             attributes.push(KeyValue::new(
                 "http.response.status_code",
@@ -131,7 +201,7 @@ impl Instruments {
             1,
             &[
                 self.service.clone(),
-                KeyValue::new("http.request.method", method.as_str().to_owned()),
+                KeyValue::new("http.request.method", method_value(method)),
                 KeyValue::new("svc.outcome", outcome.as_str()),
             ],
         );

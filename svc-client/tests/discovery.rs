@@ -119,3 +119,21 @@ fn an_invalid_config_names_the_setting() {
     assert!(err.is_config(), "{err}");
     assert!(err.to_string().contains("timeout"), "{err}");
 }
+
+#[tokio::test]
+async fn credentials_never_show_in_call_errors() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let registry =
+        Registry::from_vars([("AUTH_SVC_URL", format!("http://user:s3cret@{addr}/api"))]);
+    let client =
+        Client::from_registry(&registry, "auth-svc", fast_config().max_retries(0)).unwrap();
+    let err = client.get("/users/1").await.unwrap_err();
+    assert!(err.is_connect(), "{err:?}");
+    assert!(!err.to_string().contains("s3cret"), "{err}");
+    assert!(!format!("{err:?}").contains("s3cret"), "{err:?}");
+    if let Some(url) = err.url() {
+        assert!(url.password().is_none(), "{url}");
+    }
+}
