@@ -499,7 +499,8 @@ impl Client {
                 },
                 None => None,
             };
-            let remaining = deadline.saturating_duration_since(Instant::now());
+            let attempt_start = Instant::now();
+            let remaining = deadline.saturating_duration_since(attempt_start);
             if remaining.is_zero() {
                 let err = Error::new(Kind::Timeout)
                     .with_method(method.clone())
@@ -532,7 +533,6 @@ impl Client {
             let resend_count = sent;
             sent += 1;
             let span = attempt_span(&method, &url, resend_count);
-            let attempt_start = Instant::now();
             let result = async {
                 if let Some(observer) = config.get_observer() {
                     observer.on_attempt_start(&mut req, &AttemptStart { resend_count });
@@ -541,7 +541,6 @@ impl Client {
             }
             .instrument(span.clone())
             .await;
-            let duration = attempt_start.elapsed();
             let attempt = classify(result, limit, remaining);
 
             let status = match &attempt {
@@ -580,7 +579,7 @@ impl Client {
                         resend_count,
                         status,
                         error_type,
-                        duration,
+                        duration: attempt_start.elapsed(),
                         outcome,
                         will_retry: matches!(next, Next::Retry(_)),
                     });
