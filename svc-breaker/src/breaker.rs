@@ -513,7 +513,10 @@ impl CircuitBreaker {
         self.shared.metrics()
     }
 
-    #[inline]
+    /// Records a permit's outcome. Only the closed-path success is inline;
+    /// everything else is out of line, so that this stays small at every
+    /// call site (each `record*` and each permit's drop).
+    #[inline(always)]
     pub(crate) fn finish(&self, grant: Grant, outcome: Outcome, elapsed: Option<Duration>) {
         let s = &*self.shared;
         if s.fast && !grant.trial() && outcome == Outcome::Success {
@@ -528,6 +531,12 @@ impl CircuitBreaker {
             }
             return self.apply(grant, outcome, false);
         }
+        self.finish_slow(grant, outcome, elapsed);
+    }
+
+    #[inline(never)]
+    fn finish_slow(&self, grant: Grant, outcome: Outcome, elapsed: Option<Duration>) {
+        let s = &*self.shared;
         let slow = s.is_slow(grant, outcome, elapsed);
         s.counters.add(Counter::of(outcome), slow);
         if outcome == Outcome::Ignored && !grant.trial() {

@@ -48,7 +48,7 @@ impl<'a> Permit<'a> {
     }
 
     /// The call succeeded.
-    #[inline]
+    #[inline(always)]
     pub fn record_success(self) {
         self.record(Outcome::Success);
     }
@@ -62,7 +62,7 @@ impl<'a> Permit<'a> {
     /// Records `outcome`. If the failure-rate policy has a slow-call
     /// threshold, the call is timed from the permit's creation (to the
     /// millisecond).
-    #[inline]
+    #[inline(always)]
     pub fn record(mut self, outcome: Outcome) {
         let grant = self.grant.take();
         self.breaker.finish(grant, outcome, None);
