@@ -274,6 +274,15 @@ impl FaultState {
         )
     }
 
+    /// When the last request (outside [`BUDGET_PREFIX`]) arrived, from
+    /// [`FaultState::started`].
+    pub fn last_arrival(&self) -> Option<Duration> {
+        lock(&self.arrivals)
+            .iter()
+            .max()
+            .map(|us| Duration::from_micros(*us))
+    }
+
     fn record_arrival(&self) {
         let now = duration_us(self.started.elapsed());
         lock(&self.arrivals).push(now);

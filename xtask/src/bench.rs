@@ -114,6 +114,16 @@ struct Estimate {
     median_ns: f64,
 }
 
+impl Estimate {
+    /// The last segment of the id naming an implementation (or the id).
+    fn name(&self) -> &str {
+        self.id
+            .split('/')
+            .find(|s| side_of(s).is_some())
+            .unwrap_or(&self.id)
+    }
+}
+
 /// What became of a suite.
 enum SuiteOutcome {
     Ran(Vec<Estimate>),
@@ -457,17 +467,19 @@ fn pair_up(estimates: &[Estimate]) -> Vec<Pair> {
             Side::Baseline => baselines.push(entry),
         }
     }
-    candidates
-        .into_iter()
-        .filter_map(|(scenario, candidate)| {
-            let baseline = baselines.iter().find(|(s, _)| *s == scenario)?.1.clone();
-            Some(Pair {
-                scenario,
-                candidate,
-                baseline,
-            })
-        })
-        .collect()
+    // Every baseline of the scenario, in id order: the plain peer
+    // (`failsafe`) sorts before its variants (`failsafe-default`).
+    let mut pairs = Vec::new();
+    for (scenario, candidate) in candidates {
+        for (_, baseline) in baselines.iter().filter(|(s, _)| *s == scenario) {
+            pairs.push(Pair {
+                scenario: scenario.clone(),
+                candidate: candidate.clone(),
+                baseline: baseline.clone(),
+            });
+        }
+    }
+    pairs
 }
 
 /// The pair a target refers to: the first whose scenario contains a hint.
@@ -679,9 +691,10 @@ fn render(
                         let ratio = pair.ratio();
                         (
                             format!(
-                                "{ratio:.3}× ({} vs {})",
+                                "{ratio:.3}× ({} vs {} `{}`)",
                                 ns(pair.candidate.median_ns),
-                                ns(pair.baseline.median_ns)
+                                ns(pair.baseline.median_ns),
+                                pair.baseline.name()
                             ),
                             verdict(ratio <= target.max_ratio).to_owned(),
                         )
@@ -771,14 +784,19 @@ fn render(
             SuiteOutcome::Ran(estimates) => {
                 let pairs = pair_up(estimates);
                 if !pairs.is_empty() {
-                    let _ = writeln!(md, "| scenario | candidate | baseline | ratio |");
+                    let _ = writeln!(
+                        md,
+                        "| scenario | candidate (median) | baseline (median) | ratio |"
+                    );
                     let _ = writeln!(md, "|---|---|---|---|");
                     for pair in &pairs {
                         let _ = writeln!(
                             md,
-                            "| {} | {} | {} | {:.3}× |",
+                            "| {} | `{}` {} | `{}` {} | {:.3}× |",
                             pair.scenario,
+                            pair.candidate.name(),
                             ns(pair.candidate.median_ns),
+                            pair.baseline.name(),
                             ns(pair.baseline.median_ns),
                             pair.ratio()
                         );
@@ -902,6 +920,23 @@ mod tests {
     }
 
     #[test]
+    fn the_plain_peer_comes_before_its_variants() {
+        let estimates = [
+            estimate("closed_path/failsafe", 22.0),
+            estimate("closed_path/failsafe-default", 138.0),
+            estimate("closed_path/svc-breaker", 5.5),
+        ];
+        let pairs = pair_up(&estimates);
+        let baselines: Vec<&str> = pairs.iter().map(|p| p.baseline.name()).collect();
+        assert_eq!(baselines, ["failsafe", "failsafe-default"]);
+        assert_eq!(
+            pair_for(&pairs, &["closed"]).unwrap().baseline.name(),
+            "failsafe"
+        );
+        assert!((pairs[0].ratio() - 0.25).abs() < 1e-9);
+    }
+
+    #[test]
     fn the_implementation_can_be_any_segment() {
         let estimates = [
             estimate("svc-breaker/closed", 5.0),
@@ -975,11 +1010,11 @@ mod tests {
         let targets = md.find("## Targets").unwrap();
         assert!(targets < md.find("## Criterion suites").unwrap());
         assert!(
-            md.contains("| 0.100× (7.0 ns vs 70.0 ns) | ≤ 0.20× (1/5) | **met** |"),
+            md.contains("| 0.100× (7.0 ns vs 70.0 ns `failsafe`) | ≤ 0.20× (1/5) | **met** |"),
             "{md}"
         );
         assert!(
-            md.contains("| 1.333× (8.0 ns vs 6.0 ns) | ≤ 1.00× | **not met** |"),
+            md.contains("| 1.333× (8.0 ns vs 6.0 ns `failsafe`) | ≤ 1.00× | **not met** |"),
             "{md}"
         );
         assert!(md.contains("no matching benchmark pair"), "{md}");

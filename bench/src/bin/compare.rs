@@ -523,9 +523,12 @@ struct OutageResult {
     requests: u64,
     /// Calls answered without I/O (circuit open).
     fast: usize,
-    /// From the outage's start, when calls started failing fast for good
-    /// (every later call took < 1 ms); `None` if they never did.
+    /// From the outage's start, when calls started failing fast for good:
+    /// every later call was refused by the open circuit in under 1 ms;
+    /// `None` if they never did.
     fail_fast_after: Option<Duration>,
+    /// From the outage's start, when the last request reached the server.
+    last_request: Option<Duration>,
     mean_call: Duration,
     wall: Duration,
 }
@@ -570,21 +573,26 @@ async fn outage_run(kind: Kind, sizes: &Sizes) -> Result<OutageResult, String> {
         .iter()
         .filter(|(_, _, e)| *e == Ended::CircuitOpen)
         .count();
-    // The earliest start after which every call returned in under 1 ms.
+    // The earliest start after which every call was refused by the open
+    // circuit in under 1 ms (a call whose attempts were sent takes longer:
+    // a round trip plus a backoff).
     let mut fail_fast_after = None;
-    for (at, took, _) in calls.iter().rev() {
-        if *took < Duration::from_millis(1) {
+    for (at, took, ended) in calls.iter().rev() {
+        if *ended == Ended::CircuitOpen && *took < Duration::from_millis(1) {
             fail_fast_after = Some(*at);
         } else {
             break;
         }
     }
+    let offset = started.saturating_duration_since(state.started());
+    let last_request = state.last_arrival().map(|t| t.saturating_sub(offset));
     let total: Duration = calls.iter().map(|(_, took, _)| *took).sum();
     let result = OutageResult {
         calls: calls.len(),
         requests: state.requests(),
         fast,
         fail_fast_after,
+        last_request,
         mean_call: total / u32::try_from(calls.len().max(1)).unwrap_or(u32::MAX),
         wall,
     };
@@ -606,8 +614,10 @@ async fn outage_suite(sizes: &Sizes, flat: &mut Flat, md: &mut String) -> Result
          opening after 5 consecutive failures for 30 s). reqwest-retry runs with 3 retries and its \
          `ExponentialBackoff` **shortened to the same 100 ms base and 5 s cap** (its defaults are \
          1 s and 30 min, which would make this run take minutes and not change the count of \
-         requests). \"Fails fast after\" is the start time, from the beginning of the outage, \
-         after which every call returned in under 1 ms. With a breaker, requests per call \
+         requests). \"Fails fast after\" is the start time, from the beginning of the outage, after \
+         which every call was refused by the open circuit in under 1 ms (\"never\" for clients \
+         without a breaker: each of their calls sends at least one request); \"last request\" \
+         is when the server received its last request. With a breaker, requests per call \
          depend on how many calls are made: once it opens (after 5 failures, some of them \
          retries) no request is sent for 30 s, so more calls only lower the figure; without \
          one, every call costs 1 + retries.\n",
@@ -615,9 +625,9 @@ async fn outage_suite(sizes: &Sizes, flat: &mut Flat, md: &mut String) -> Result
     );
     let _ = writeln!(
         md,
-        "| client | requests per logical call | requests sent | calls ended by the open circuit | fails fast after | mean call time | wall time |"
+        "| client | requests per logical call | requests sent | calls ended by the open circuit | fails fast after | last request | mean call time | wall time |"
     );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
     let mut rows = Vec::new();
     for kind in Kind::ALL {
         let r = outage_run(kind, sizes).await?;
@@ -638,14 +648,23 @@ async fn outage_suite(sizes: &Sizes, flat: &mut Flat, md: &mut String) -> Result
             ),
             None => flat.text(format!("outage.{name}.fail_fast_after_ms"), "never"),
         }
+        if let Some(t) = r.last_request {
+            flat.num(
+                format!("outage.{name}.last_request_ms"),
+                t.as_secs_f64() * 1e3,
+            );
+        }
         flat.num(format!("outage.{name}.mean_call_ns"), nanos(r.mean_call));
         flat.num(format!("outage.{name}.wall_ns"), nanos(r.wall));
         let _ = writeln!(
             md,
-            "| {name} | {per_call:.3} | {} | {} of {} | {after} | {} | {:.2} s |",
+            "| {name} | {per_call:.3} | {} | {} of {} | {after} | {} | {} | {:.2} s |",
             r.requests,
             r.fast,
             r.calls,
+            r.last_request
+                .map(|t| format!("{:.0} ms", t.as_secs_f64() * 1e3))
+                .unwrap_or_else(|| "none".to_owned()),
             human_ns(nanos(r.mean_call)),
             r.wall.as_secs_f64()
         );

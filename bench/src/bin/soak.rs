@@ -141,7 +141,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 async fn storm(args: &Args) -> Result<Vec<invariants::Violation>, String> {
     let limits = Limits {
-        callers: args.callers,
+        callers: args.callers + budget_callers(args.callers),
         timeout: TIMEOUT,
         attempt_timeout: ATTEMPT_TIMEOUT,
         reset_timeout: RESET_TIMEOUT,
