@@ -1,4 +1,5 @@
-//! `cargo xtask soak [--quick] [--duration SECS] [--release]`: a bounded
+//! `cargo xtask soak [--quick] [--duration SECS] [--release] [--seed N]
+//! [--callers N] [--margin-ms MS]`: a bounded
 //! fault storm against the facade (the `soak` binary of `svc-bench`), whose
 //! exit status says whether every invariant held.
 //!
@@ -7,7 +8,7 @@
 //! small link instead of a release build of reqwest, hyper and axum. Pass
 //! `--release` for long local soaks.
 
-use crate::cmd::{Step, cargo};
+use crate::cmd::{cargo, render};
 
 /// Parses the options, then builds and runs the soak binary.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
@@ -25,9 +26,17 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 parse_seconds(value)?;
                 forwarded.extend(["--duration".to_owned(), value.clone()]);
             }
+            // Passed through to the soak binary, which checks them.
+            "--seed" | "--callers" | "--margin-ms" => {
+                let value = args
+                    .next()
+                    .ok_or_else(|| format!("soak: `{arg}` needs a number"))?;
+                forwarded.extend([arg.clone(), value.clone()]);
+            }
             other => {
                 return Err(format!(
-                    "soak: unknown option `{other}` (expected --quick, --duration SECS, --release)"
+                    "soak: unknown option `{other}` (expected --quick, --duration SECS, --release, \
+                     --seed N, --callers N, --margin-ms MS)"
                 ));
             }
         }
@@ -46,12 +55,27 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         command.arg("--release");
     }
     command.arg("--").args(&forwarded);
-    Step::new(
-        "soak",
-        command,
-        "the report above names each violated invariant and the figures behind it",
-    )
-    .run()
+    println!("\n==> soak: {}", render(&command));
+    let status = command
+        .status()
+        .map_err(|err| format!("soak: could not start cargo: {err}"))?;
+    match status.code() {
+        Some(0) => {
+            println!("==> soak passed");
+            Ok(())
+        }
+        // Forward the soak's own exit code (1: an invariant was violated,
+        // 2: bad options), after saying how to reproduce it.
+        Some(code) => {
+            eprintln!(
+                "xtask: soak failed (exit code {code})\n  reproduce: {}\n  hint: the report above \
+                 names each violated invariant and the figures behind it; `--seed` replays the callers' choices",
+                render(&command)
+            );
+            std::process::exit(code)
+        }
+        None => Err(format!("soak: ended by a signal ({status})")),
+    }
 }
 
 /// A positive whole number of seconds.
