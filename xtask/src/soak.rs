@@ -1,5 +1,5 @@
 //! `cargo xtask soak [--quick] [--duration SECS] [--release] [--seed N]
-//! [--callers N] [--margin-ms MS]`: a bounded
+//! [--callers N] [--margin-ms MS] [--sabotage replay-posts]`: a bounded
 //! fault storm against the facade (the `soak` binary of `svc-bench`), whose
 //! exit status says whether every invariant held.
 //!
@@ -27,16 +27,16 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 forwarded.extend(["--duration".to_owned(), value.clone()]);
             }
             // Passed through to the soak binary, which checks them.
-            "--seed" | "--callers" | "--margin-ms" => {
+            "--seed" | "--callers" | "--margin-ms" | "--sabotage" => {
                 let value = args
                     .next()
-                    .ok_or_else(|| format!("soak: `{arg}` needs a number"))?;
+                    .ok_or_else(|| format!("soak: `{arg}` needs a value"))?;
                 forwarded.extend([arg.clone(), value.clone()]);
             }
             other => {
                 return Err(format!(
                     "soak: unknown option `{other}` (expected --quick, --duration SECS, --release, \
-                     --seed N, --callers N, --margin-ms MS)"
+                     --seed N, --callers N, --margin-ms MS, --sabotage replay-posts)"
                 ));
             }
         }

@@ -23,14 +23,17 @@ use svc_client::{CircuitBreakerConfig, Client, ClientConfig, Registry};
 /// Panics anywhere in the process, counted by the panic hook.
 static PANICS: AtomicU64 = AtomicU64::new(0);
 
+/// `--sabotage replay-posts`: unkeyed POSTs are marked safe to replay.
+static REPLAY_POSTS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Calls recorded by the callers so far.
 static RECORDED: AtomicU64 = AtomicU64::new(0);
 
 /// Resident bytes one recorded call may account for (its record, twice).
 const RECORD_BYTES: u64 = 2 * std::mem::size_of::<Call>() as u64;
 
-const USAGE: &str =
-    "usage: soak [--quick] [--duration SECS] [--callers N] [--margin-ms MS] [--seed N]";
+const USAGE: &str = "usage: soak [--quick] [--duration SECS] [--callers N] [--margin-ms MS] [--seed N] \
+                     [--sabotage replay-posts]";
 
 #[derive(Debug)]
 struct Args {
@@ -38,6 +41,9 @@ struct Args {
     callers: usize,
     margin: Duration,
     seed: u64,
+    /// Marks the unkeyed POSTs as safe to replay, so that the soak must
+    /// report `no-unkeyed-post-replay`: shows the check can fail.
+    replay_posts: bool,
 }
 
 fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -46,6 +52,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, String> {
         callers: 200,
         margin: Duration::from_millis(500),
         seed: fastrand::u64(..),
+        replay_posts: false,
     };
     let mut args = args;
     let number = |name: &str, value: Option<String>| -> Result<u64, String> {
@@ -72,6 +79,10 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, String> {
                 parsed.margin = Duration::from_millis(number("--margin-ms", args.next())?)
             }
             "--seed" => parsed.seed = number("--seed", args.next())?,
+            "--sabotage" => match args.next().as_deref() {
+                Some("replay-posts") => parsed.replay_posts = true,
+                _ => return Err(format!("`--sabotage` takes `replay-posts`\n{USAGE}")),
+            },
             "--help" | "-h" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown option `{other}`\n{USAGE}")),
         }
@@ -159,6 +170,12 @@ async fn storm(args: &Args) -> Result<Vec<invariants::Violation>, String> {
         budget_per_sec: 10.0,
         budget_ttl: Duration::from_secs(10),
     };
+    if args.replay_posts {
+        REPLAY_POSTS.store(true, Ordering::Relaxed);
+        println!(
+            "soak: SABOTAGE: unkeyed POSTs are marked safe to replay; expect no-unkeyed-post-replay"
+        );
+    }
     println!(
         "soak: {} callers (+{} on a budget-only facade) for {:?} against a fault-injecting server on 127.0.0.1 (seed {})",
         args.callers,
@@ -412,6 +429,7 @@ async fn one_call(
             client
                 .post("/orders", &body)
                 .header(CALL_ID, id.to_string())
+                .retry_unsafe(REPLAY_POSTS.load(Ordering::Relaxed))
                 .send()
                 .await
         }
@@ -614,6 +632,9 @@ mod tests {
         );
         assert!(args(&["--duration"]).unwrap_err().contains("--duration"));
         assert!(args(&["--loud"]).unwrap_err().contains("`--loud`"));
+        assert!(args(&["--sabotage", "replay-posts"]).unwrap().replay_posts);
+        assert!(!args(&[]).unwrap().replay_posts);
+        assert!(args(&["--sabotage", "x"]).is_err());
     }
 
     #[test]
