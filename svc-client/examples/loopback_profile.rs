@@ -1,0 +1,173 @@
+//! A deterministic profile driver for the loopback benchmarks: `N` GETs per
+//! variant against a loopback server, for counting instructions with
+//! callgrind (the shared machine is too noisy for wall-clock decisions).
+//!
+//! ```text
+//! # terminal 1: the server (not profiled)
+//! cargo run --release -p svc-client --example loopback_profile -- serve
+//! # terminal 2: one variant, counted from the first measured call on
+//! valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*measured*' \
+//!     target/release/examples/loopback_profile <variant> <addr> 2000
+//! ```
+//!
+//! Variants: `raw`, `raw_timeout`, `httpclient`, `facade`, and with a
+//! tracing-opentelemetry subscriber installed (SDK tracer, always-on
+//! sampler, no exporter, an `info` filter): `raw_otel`,
+//! `raw_two_spans_otel` (a plain send inside two OpenTelemetry spans with
+//! W3C injection), `facade_otel`. Instructions per request =
+//! total / `N`; a warm-up call outside the counted function opens the
+//! connection first.
+
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use svc_client::{Client, ClientConfig, Registry, reqwest};
+use tracing::Instrument;
+use tracing_subscriber::layer::SubscriberExt;
+
+fn serve() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("server runtime");
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        println!("{}", listener.local_addr().expect("local addr"));
+        let app = axum::Router::new().route(
+            "/users/{id}",
+            axum::routing::get(|| async { r#"{"id":"123","name":"Alice"}"# }),
+        );
+        axum::serve(listener, app).await.expect("serve");
+    });
+}
+
+fn install_otel() -> SdkTracerProvider {
+    let provider = SdkTracerProvider::builder()
+        .with_sampler(Sampler::AlwaysOn)
+        .build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("profile")))
+        .with(tracing_subscriber::filter::LevelFilter::INFO);
+    tracing::subscriber::set_global_default(subscriber).expect("subscriber");
+    provider
+}
+
+enum Variant {
+    Raw(reqwest::Client, Option<Duration>),
+    RawTwoSpans(reqwest::Client),
+    Http(svc_httpclient::Client),
+    Facade(Client),
+}
+
+impl Variant {
+    async fn call(&self, url: &str) -> bytes::Bytes {
+        match self {
+            Variant::Raw(raw, timeout) => {
+                let mut req = raw.get(url);
+                if let Some(t) = timeout {
+                    req = req.timeout(*t);
+                }
+                let resp = req.send().await.expect("raw get");
+                resp.bytes().await.expect("raw body")
+            }
+            Variant::RawTwoSpans(raw) => {
+                let outer = tracing::info_span!("svc.call", svc.service = "auth-svc");
+                async {
+                    let inner = tracing::info_span!("HTTP GET", otel.kind = "client");
+                    let mut headers = svc_client::header::HeaderMap::new();
+                    svc_client::inject_span(&inner, &mut headers);
+                    let resp = raw
+                        .get(url)
+                        .headers(headers)
+                        .send()
+                        .instrument(inner)
+                        .await
+                        .expect("raw get");
+                    resp.bytes().await.expect("raw body")
+                }
+                .instrument(outer)
+                .await
+            }
+            Variant::Http(http) => {
+                let resp = http.get(url).await.expect("svc get");
+                resp.bytes().await.expect("svc body")
+            }
+            Variant::Facade(facade) => {
+                let resp = facade.get("/users/123").await.expect("facade get");
+                resp.bytes().await.expect("facade body")
+            }
+        }
+    }
+}
+
+#[inline(never)]
+fn measured(rt: &tokio::runtime::Runtime, variant: &Variant, url: &str, n: u32) {
+    rt.block_on(async {
+        for _ in 0..n {
+            black_box(variant.call(url).await);
+        }
+    });
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("serve") {
+        serve();
+        return;
+    }
+    let [variant, addr, n] = args.as_slice() else {
+        eprintln!("usage: loopback_profile serve | <variant> <addr> <n>");
+        std::process::exit(2);
+    };
+    let addr: SocketAddr = addr.parse().expect("addr");
+    let n: u32 = n.parse().expect("n");
+    let url = format!("http://{addr}/users/123");
+    let otel = variant.ends_with("_otel");
+    let _provider = otel.then(install_otel);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("client runtime");
+    let raw = || {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("reqwest")
+    };
+    let v = match variant.trim_end_matches("_otel") {
+        "raw" => Variant::Raw(raw(), None),
+        "raw_timeout" => Variant::Raw(raw(), Some(Duration::from_secs(10))),
+        "raw_two_spans" => Variant::RawTwoSpans(raw()),
+        "httpclient" => {
+            Variant::Http(svc_httpclient::Client::new(Default::default()).expect("client"))
+        }
+        "facade" => {
+            let registry = Registry::from_vars([("AUTH_SVC_URL", format!("http://{addr}"))]);
+            Variant::Facade(
+                Client::from_registry(&registry, "auth-svc", ClientConfig::default())
+                    .expect("facade"),
+            )
+        }
+        other => {
+            eprintln!("unknown variant {other}");
+            std::process::exit(2);
+        }
+    };
+    rt.block_on(async {
+        for _ in 0..5 {
+            black_box(v.call(&url).await);
+        }
+    });
+    let start = Instant::now();
+    measured(&rt, &v, &url, n);
+    let elapsed = start.elapsed();
+    println!(
+        "{variant}: {n} calls, {:.1} us/call (wall clock, not for decisions)",
+        elapsed.as_secs_f64() * 1e6 / f64::from(n)
+    );
+}
