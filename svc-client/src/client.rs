@@ -24,7 +24,7 @@ use crate::decode::{decode_response_with_limit, without_credentials};
 use crate::error::Error;
 use crate::header::{HeaderMap, HeaderName, HeaderValue};
 use crate::paths;
-use crate::{CircuitBreaker, Method, Registry, Response, State, reqwest};
+use crate::{CircuitBreaker, Method, Registry, Response, State, StatusCode, reqwest};
 
 #[cfg(feature = "metrics")]
 use crate::metrics::{CallOutcome, Instruments};
@@ -220,7 +220,9 @@ impl Client {
             http_config = http_config.circuit_breaker(Some(breaker));
         }
 
-        let http_config = http_config.observer(FacadeObserver {
+        // The facade logs each failed call once, with the service and the
+        // path; the inner client would log it a second time.
+        let http_config = http_config.log_failures(false).observer(FacadeObserver {
             #[cfg(feature = "metrics")]
             instruments: instruments.clone(),
             user: observer,
@@ -584,6 +586,11 @@ fn finish(
                 span.record("otel.status_code", "ERROR");
                 span.record("error.type", status.as_str());
             }
+            // A final 5xx or 429 is a failed call (the breaker counts it as
+            // one) even though it is not an `Err`.
+            if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+                log_failed_response(shared, method, path, status);
+            }
             #[cfg(feature = "metrics")]
             shared.instruments.record_call(
                 method,
@@ -663,6 +670,19 @@ fn log_failure(shared: &Shared, method: &Method, path: &str, err: &Error) {
     }
 }
 
+/// The one log line of a call whose last response was a failure (5xx or
+/// 429): the caller gets the response, but the call failed.
+fn log_failed_response(shared: &Shared, method: &Method, path: &str, status: StatusCode) {
+    tracing::warn!(
+        target: "svc_client",
+        service = &*shared.service,
+        method = method.as_str(),
+        path,
+        status = status.as_u16(),
+        "service call failed",
+    );
+}
+
 impl IntoFuture for RequestBuilder {
     type Output = Result<Response, Error>;
     type IntoFuture = Pin<Box<dyn Future<Output = Result<Response, Error>> + Send>>;
@@ -680,5 +700,129 @@ impl fmt::Debug for RequestBuilder {
             .field("path", &self.path)
             .field("valid", &self.inner.is_ok())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use svc_httpclient::Backoff;
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    /// Everything the `fmt` layer writes, shared with the test.
+    #[derive(Clone, Default)]
+    struct Logs(Arc<Mutex<Vec<u8>>>);
+
+    impl Logs {
+        fn warnings(&self) -> Vec<String> {
+            String::from_utf8_lossy(&self.0.lock().unwrap())
+                .lines()
+                .filter(|l| l.contains("WARN"))
+                .map(str::to_owned)
+                .collect()
+        }
+    }
+
+    impl std::io::Write for Logs {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+        type Writer = Logs;
+        fn make_writer(&'a self) -> Logs {
+            self.clone()
+        }
+    }
+
+    async fn server(status: u16) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new()
+            .fallback(move || async move { axum::http::StatusCode::from_u16(status).unwrap() });
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        addr
+    }
+
+    fn client(addr: std::net::SocketAddr) -> Client {
+        let config = ClientConfig::default()
+            .max_retries(2)
+            .backoff(Backoff::default().base(Duration::from_millis(1)))
+            .shared_pool(false);
+        Client::with_base_url(
+            "auth-svc",
+            format!("http://{addr}").parse().unwrap(),
+            config,
+        )
+        .unwrap()
+    }
+
+    /// Runs `f` with a subscriber logging `warn` and above into a buffer.
+    async fn warnings_of<F: Future<Output = ()>>(f: F) -> Vec<String> {
+        let logs = Logs::default();
+        let subscriber = tracing_subscriber::registry().with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(logs.clone())
+                .with_ansi(false)
+                .with_filter(tracing_subscriber::filter::LevelFilter::WARN),
+        );
+        let _guard = tracing::subscriber::set_default(subscriber);
+        f.await;
+        logs.warnings()
+    }
+
+    #[tokio::test]
+    async fn a_failed_call_is_logged_once_with_its_service_and_path() {
+        // Connection refused on every attempt: three attempts, one line.
+        let refused = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap()
+        };
+        let c = client(refused);
+        let warnings = warnings_of(async {
+            assert!(c.get("/users/1").await.unwrap_err().is_connect());
+        })
+        .await;
+        assert_eq!(warnings.len(), 1, "{warnings:#?}");
+        assert!(warnings[0].contains("service call failed"), "{warnings:#?}");
+        assert!(warnings[0].contains("auth-svc") && warnings[0].contains("/users/1"));
+        assert!(warnings[0].contains("attempts=3"), "{warnings:#?}");
+    }
+
+    #[tokio::test]
+    async fn a_final_5xx_is_logged_once() {
+        let c = client(server(503).await);
+        let warnings = warnings_of(async {
+            let resp = c.get("/users/1").await.unwrap();
+            assert_eq!(resp.status(), 503);
+        })
+        .await;
+        assert_eq!(warnings.len(), 1, "{warnings:#?}");
+        assert!(warnings[0].contains("service call failed"), "{warnings:#?}");
+        assert!(warnings[0].contains("status=503"), "{warnings:#?}");
+    }
+
+    #[tokio::test]
+    async fn an_invalid_request_is_logged_once_and_a_success_not_at_all() {
+        let c = client(server(200).await);
+        let warnings = warnings_of(async {
+            let err = c.get("/users/1").header("x-bad", "a\nb").await.unwrap_err();
+            assert!(err.is_request(), "{err}");
+            assert!(c.get("/users/1").await.unwrap().status().is_success());
+            assert!(c.get("/../admin").await.unwrap_err().is_invalid_path());
+        })
+        .await;
+        assert_eq!(warnings.len(), 2, "{warnings:#?}");
+        assert!(warnings.iter().all(|w| w.contains("service call failed")));
     }
 }

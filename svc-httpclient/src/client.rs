@@ -709,8 +709,12 @@ impl Client {
         Next::Retry(wait)
     }
 
-    /// Logs the failed call once, and hands its error back.
+    /// Logs the failed call once (unless `log_failures` is off), and hands
+    /// its error back.
     fn failed(&self, err: Error, origin: &Origin) -> Error {
+        if !self.inner.config.get_log_failures() {
+            return err;
+        }
         tracing::warn!(
             target: "svc_httpclient",
             method = err.inner_method().map(Method::as_str).unwrap_or_default(),
@@ -731,6 +735,9 @@ impl Client {
         status: StatusCode,
         why: &str,
     ) {
+        if !self.inner.config.get_log_failures() {
+            return;
+        }
         tracing::warn!(
             target: "svc_httpclient",
             method = method.as_str(),

@@ -264,6 +264,7 @@ pub struct Config {
     user_agent: Option<String>,
     generate_idempotency_keys: bool,
     observer: Option<Arc<dyn AttemptObserver>>,
+    log_failures: bool,
 }
 
 impl Default for Config {
@@ -281,6 +282,7 @@ impl Default for Config {
             user_agent: None,
             generate_idempotency_keys: false,
             observer: None,
+            log_failures: true,
         }
     }
 }
@@ -396,6 +398,22 @@ impl Config {
         self.observer = Some(Arc::new(observer));
         self
     }
+
+    /// Whether the client logs one `warn` event per failed call (target
+    /// `svc_httpclient`, message `http call failed`; default on). A layer
+    /// that logs failures itself, with more context, turns it off so a
+    /// failure is logged once, as the facade `svc-client` does. Retries are
+    /// still logged at `debug`, and the attempt spans still record the
+    /// error.
+    ///
+    /// ```
+    /// let config = svc_httpclient::Config::default().log_failures(false);
+    /// assert!(!config.get_log_failures());
+    /// ```
+    pub fn log_failures(mut self, on: bool) -> Self {
+        self.log_failures = on;
+        self
+    }
 }
 
 // ===== getters =====
@@ -459,6 +477,11 @@ impl Config {
     /// The attempt observer, if set.
     pub fn get_observer(&self) -> Option<&Arc<dyn AttemptObserver>> {
         self.observer.as_ref()
+    }
+
+    /// Whether a failed call is logged (see [`Config::log_failures`]).
+    pub fn get_log_failures(&self) -> bool {
+        self.log_failures
     }
 
     pub(crate) fn is_retry_status(&self, status: StatusCode) -> bool {
@@ -536,6 +559,7 @@ impl fmt::Debug for Config {
                 "observer",
                 &self.observer.as_ref().map(|_| "AttemptObserver"),
             )
+            .field("log_failures", &self.log_failures)
             .finish()
     }
 }

@@ -136,19 +136,23 @@ impl RequestBuilder {
             inner,
             opts,
         } = self;
-        let request = inner.build().map_err(invalid_request)?;
+        let log = client.config().get_log_failures();
+        let request = inner.build().map_err(|e| invalid_request(e, log))?;
         client.run(request, opts).await
     }
 }
 
 /// A deferred builder error (bad URL, header, body encoding), without the
 /// URL's credentials.
-fn invalid_request(err: reqwest::Error) -> Error {
+fn invalid_request(err: reqwest::Error, log: bool) -> Error {
     let mut out = Error::new(Kind::Request);
     if let Some(url) = err.url() {
         out = out.with_url(url);
     }
     let out = out.with_source(err.without_url());
+    if !log {
+        return out;
+    }
     tracing::warn!(
         target: "svc_httpclient",
         url = out.url().map(url::Url::as_str).unwrap_or_default(),
