@@ -130,9 +130,7 @@ async fn connections_are_counted_until_closed() {
     let (server, _state) = start().await;
     let client = reqwest::Client::new();
     let url = server.url();
-    let calls: Vec<_> = (0..4)
-        .map(|_| forced(&client, &url, Fault::Slow))
-        .collect();
+    let calls: Vec<_> = (0..4).map(|_| forced(&client, &url, Fault::Slow)).collect();
     for resp in futures_util::future::join_all(calls).await {
         assert_eq!(resp.unwrap().status(), 200);
     }
