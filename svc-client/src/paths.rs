@@ -20,6 +20,7 @@
 //! | `/../admin`, `/%2e%2e/admin`, `/..%2fadmin` | rejected: climbs above the prefix |
 //! | `/x#frag` | rejected: a fragment is never sent |
 
+use std::borrow::Cow;
 use std::fmt;
 
 use url::Url;
@@ -75,9 +76,13 @@ fn has_scheme(s: &str) -> bool {
     }
 }
 
-/// Percent-decodes `segment` (invalid escapes are kept as is) into bytes.
-fn percent_decode(segment: &str) -> Vec<u8> {
+/// Percent-decodes `segment` (invalid escapes are kept as is) into bytes;
+/// borrows when there is nothing to decode (the common case, on every call).
+fn percent_decode(segment: &str) -> Cow<'_, [u8]> {
     let bytes = segment.as_bytes();
+    if !bytes.contains(&b'%') {
+        return Cow::Borrowed(bytes);
+    }
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
@@ -92,7 +97,7 @@ fn percent_decode(segment: &str) -> Vec<u8> {
         out.push(bytes[i]);
         i += 1;
     }
-    out
+    Cow::Owned(out)
 }
 
 /// Checks the dot segments of `path` (the part before `?`): a `..` that
@@ -103,7 +108,7 @@ fn check_dot_segments(path: &str) -> Result<(), PathProblem> {
     let mut depth: usize = 0;
     for segment in path.split('/') {
         let decoded = percent_decode(segment);
-        match decoded.as_slice() {
+        match &*decoded {
             b"" | b"." => {}
             b".." => depth = depth.checked_sub(1).ok_or(PathProblem::Climbs)?,
             // Tomcat and Jetty read `..;params` as `..`.
@@ -226,11 +231,11 @@ mod tests {
 
     #[test]
     fn percent_decoding_keeps_invalid_escapes() {
-        assert_eq!(percent_decode("%2e%2E"), b"..");
-        assert_eq!(percent_decode("%"), b"%");
-        assert_eq!(percent_decode("%2"), b"%2");
-        assert_eq!(percent_decode("%zz."), b"%zz.");
-        assert_eq!(percent_decode("a%2fb"), b"a/b");
+        assert_eq!(&*percent_decode("%2e%2E"), b"..");
+        assert_eq!(&*percent_decode("%"), b"%");
+        assert_eq!(&*percent_decode("%2"), b"%2");
+        assert_eq!(&*percent_decode("%zz."), b"%zz.");
+        assert_eq!(&*percent_decode("a%2fb"), b"a/b");
     }
 
     #[test]

@@ -79,13 +79,8 @@ pub fn inject_context(cx: &Context, headers: &mut HeaderMap) {
     let span = cx.span();
     let span_context = span.span_context();
     if span_context.is_valid() {
-        let traceparent = format!(
-            "00-{}-{}-{:02x}",
-            span_context.trace_id(),
-            span_context.span_id(),
-            (span_context.trace_flags() & TraceFlags::SAMPLED).to_u8()
-        );
-        if let Ok(value) = HeaderValue::from_str(&traceparent) {
+        let traceparent = traceparent(span_context);
+        if let Ok(value) = HeaderValue::from_bytes(&traceparent) {
             headers.insert(TRACEPARENT, value);
         }
         let tracestate = span_context.trace_state().header();
@@ -102,6 +97,27 @@ pub fn inject_context(cx: &Context, headers: &mut HeaderMap) {
     global::get_text_map_propagator(|propagator| {
         propagator.inject_context(cx, &mut HeaderInjector(headers));
     });
+}
+
+/// `00-{trace-id}-{parent-id}-{flags}` (W3C Trace Context version 00),
+/// written into a stack buffer: this runs for every attempt.
+fn traceparent(span_context: &SpanContext) -> [u8; 55] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    fn hex(out: &mut [u8], bytes: &[u8]) {
+        for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+            pair[0] = HEX[usize::from(b >> 4)];
+            pair[1] = HEX[usize::from(b & 0x0f)];
+        }
+    }
+    let mut out = [b'-'; 55];
+    out[..2].copy_from_slice(b"00");
+    hex(&mut out[3..35], &span_context.trace_id().to_bytes());
+    hex(&mut out[36..52], &span_context.span_id().to_bytes());
+    hex(
+        &mut out[53..55],
+        &[(span_context.trace_flags() & TraceFlags::SAMPLED).to_u8()],
+    );
+    out
 }
 
 /// The trace context a caller sent in `headers`: what the global
@@ -374,6 +390,30 @@ mod tests {
         inject_context(&cx, &mut out);
         assert_eq!(out[TRACEPARENT], h[TRACEPARENT]);
         assert_eq!(out[TRACESTATE], "vendor=abc,other=1");
+    }
+
+    #[test]
+    fn traceparent_matches_the_w3c_format() {
+        for flags in [
+            TraceFlags::SAMPLED,
+            TraceFlags::default(),
+            TraceFlags::new(0xff),
+        ] {
+            let sc = SpanContext::new(
+                TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap(),
+                SpanId::from_hex("b7ad6b7169203331").unwrap(),
+                flags,
+                false,
+                TraceState::default(),
+            );
+            let want = format!(
+                "00-{}-{}-{:02x}",
+                sc.trace_id(),
+                sc.span_id(),
+                (flags & TraceFlags::SAMPLED).to_u8()
+            );
+            assert_eq!(std::str::from_utf8(&traceparent(&sc)).unwrap(), want);
+        }
     }
 
     #[test]

@@ -25,8 +25,8 @@ use std::time::Duration;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{IntoUrl, Method, Response, StatusCode};
 use tokio::time::Instant;
+use tracing::Span;
 use tracing::field::Empty;
-use tracing::{Instrument, Span};
 use url::Url;
 
 use crate::budget::Budget;
@@ -451,6 +451,20 @@ fn attempt_span(method: &Method, url: &Url, resend_count: u32) -> Span {
     span
 }
 
+/// Polls `fut` inside `span`, as `fut.instrument(span)` does, but borrows
+/// the span: no clone of the span (a subscriber call to clone and another
+/// to close it) and no entering of the span to drop the finished future.
+/// With an OpenTelemetry layer every enter and exit of a span costs about
+/// as much as a small allocation-heavy function, once per poll.
+pub(crate) async fn in_span<F: Future>(span: &Span, fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(|cx| {
+        let _entered = span.enter();
+        fut.as_mut().poll(cx)
+    })
+    .await
+}
+
 impl Client {
     /// The whole call: deadline, retry loop, breaker, attempts.
     pub(crate) async fn run(
@@ -533,13 +547,12 @@ impl Client {
             let resend_count = sent;
             sent += 1;
             let span = attempt_span(&method, &url, resend_count);
-            let result = async {
+            let result = in_span(&span, async {
                 if let Some(observer) = config.get_observer() {
                     observer.on_attempt_start(&mut req, &AttemptStart { resend_count });
                 }
                 self.inner.http.execute(req).await
-            }
-            .instrument(span.clone())
+            })
             .await;
             let attempt = classify(result, limit, remaining);
 
