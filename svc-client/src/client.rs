@@ -543,7 +543,11 @@ impl RequestBuilder {
             error.type = Empty,
         );
         let result = match inner {
-            Ok(builder) => in_span(&span, builder.send()).await.map_err(Error::from),
+            // The attempt spans are children of `svc.call` without the
+            // span being entered on every poll of the call: under an
+            // OpenTelemetry layer each enter and exit is a subscriber call
+            // that attaches and detaches an OpenTelemetry context.
+            Ok(builder) => builder.send_with_parent(&span).await.map_err(Error::from),
             Err(err) => Err(err),
         };
         finish(shared, &span, &method, &path, result)
@@ -571,19 +575,6 @@ impl RequestBuilder {
             .await
             .map_err(|e| e.with_service(&service))
     }
-}
-
-/// Polls `fut` inside `span` like `fut.instrument(span.clone())`, without
-/// the clone: under an OpenTelemetry layer a span clone and its extra close
-/// cost more than the rest of the facade's own work, and `Instrumented`
-/// also enters the span once more to drop the finished future.
-async fn in_span<F: Future>(span: &Span, fut: F) -> F::Output {
-    let mut fut = std::pin::pin!(fut);
-    std::future::poll_fn(|cx| {
-        let _entered = span.enter();
-        fut.as_mut().poll(cx)
-    })
-    .await
 }
 
 /// Records the end of a call on its span, in the metrics and (on failure)

@@ -189,7 +189,7 @@ impl Client {
             timeout: request.timeout().copied(),
             ..CallOptions::default()
         };
-        self.run(request, opts).await
+        self.run(request, opts, None).await
     }
 
     /// The breaker of `url`'s origin, created if needed; `None` when the
@@ -324,6 +324,43 @@ struct Failure {
     deadline: bool,
 }
 
+impl Attempt {
+    fn status(&self) -> Option<StatusCode> {
+        match self {
+            Attempt::Response(resp) => Some(resp.status()),
+            Attempt::Failed(_) => None,
+        }
+    }
+}
+
+/// The OpenTelemetry `error.type` of an attempt whose response status (if
+/// any) is `status`: the status of a 4xx or 5xx response, or the kind of
+/// failure.
+fn error_type<'a>(attempt: &Attempt, status: &'a Option<StatusCode>) -> Option<&'a str> {
+    match (attempt, status) {
+        (Attempt::Failed(failure), _) => Some(failure.error_type()),
+        (Attempt::Response(_), Some(status)) => {
+            (status.is_client_error() || status.is_server_error()).then(|| status.as_str())
+        }
+        (Attempt::Response(_), None) => None,
+    }
+}
+
+/// Where the call's own events go: into the caller's `parent` span when
+/// the call was given one (it is not entered while the call runs), else
+/// the current span.
+#[derive(Clone, Copy)]
+struct Scope<'a>(Option<&'a Span>);
+
+impl Scope<'_> {
+    fn in_scope<R>(self, f: impl FnOnce() -> R) -> R {
+        match self.0 {
+            Some(parent) => parent.in_scope(f),
+            None => f(),
+        }
+    }
+}
+
 impl Failure {
     fn error_type(&self) -> &'static str {
         match self.kind {
@@ -415,35 +452,55 @@ enum Next {
 }
 
 macro_rules! attempt_span {
-    ($name:literal, $method:expr, $url:expr) => {
-        tracing::info_span!(
-            target: "svc_httpclient",
-            $name,
-            "otel.kind" = "client",
-            "otel.name" = $method.as_str(),
-            "otel.status_code" = Empty,
-            "http.request.method" = $method.as_str(),
-            "server.address" = $url.host_str().unwrap_or_default(),
-            "server.port" = $url.port_or_known_default().unwrap_or_default(),
-            "url.full" = $url.as_str(),
-            "http.response.status_code" = Empty,
-            "http.request.resend_count" = Empty,
-            "error.type" = Empty,
-        )
+    ($parent:expr, $name:literal, $method:expr, $url:expr) => {
+        match $parent {
+            Some(parent) => tracing::info_span!(
+                target: "svc_httpclient",
+                parent: parent,
+                $name,
+                "otel.kind" = "client",
+                "otel.name" = $method.as_str(),
+                "otel.status_code" = Empty,
+                "http.request.method" = $method.as_str(),
+                "server.address" = $url.host_str().unwrap_or_default(),
+                "server.port" = $url.port_or_known_default().unwrap_or_default(),
+                "url.full" = $url.as_str(),
+                "http.response.status_code" = Empty,
+                "http.request.resend_count" = Empty,
+                "error.type" = Empty,
+            ),
+            None => tracing::info_span!(
+                target: "svc_httpclient",
+                $name,
+                "otel.kind" = "client",
+                "otel.name" = $method.as_str(),
+                "otel.status_code" = Empty,
+                "http.request.method" = $method.as_str(),
+                "server.address" = $url.host_str().unwrap_or_default(),
+                "server.port" = $url.port_or_known_default().unwrap_or_default(),
+                "url.full" = $url.as_str(),
+                "http.response.status_code" = Empty,
+                "http.request.resend_count" = Empty,
+                "error.type" = Empty,
+            ),
+        }
     };
 }
 
 /// One client span per attempt (OpenTelemetry HTTP client conventions),
-/// a child of the caller's current span.
-fn attempt_span(method: &Method, url: &Url, resend_count: u32) -> Span {
+/// a child of `parent` when it is given and enabled, else of the caller's
+/// current span.
+fn attempt_span(parent: Option<&Span>, method: &Method, url: &Url, resend_count: u32) -> Span {
+    let parent = parent.and_then(Span::id);
+    let parent = parent.as_ref();
     let span = match *method {
-        Method::GET => attempt_span!("HTTP GET", method, url),
-        Method::POST => attempt_span!("HTTP POST", method, url),
-        Method::PUT => attempt_span!("HTTP PUT", method, url),
-        Method::DELETE => attempt_span!("HTTP DELETE", method, url),
-        Method::PATCH => attempt_span!("HTTP PATCH", method, url),
-        Method::HEAD => attempt_span!("HTTP HEAD", method, url),
-        _ => attempt_span!("HTTP", method, url),
+        Method::GET => attempt_span!(parent, "HTTP GET", method, url),
+        Method::POST => attempt_span!(parent, "HTTP POST", method, url),
+        Method::PUT => attempt_span!(parent, "HTTP PUT", method, url),
+        Method::DELETE => attempt_span!(parent, "HTTP DELETE", method, url),
+        Method::PATCH => attempt_span!(parent, "HTTP PATCH", method, url),
+        Method::HEAD => attempt_span!(parent, "HTTP HEAD", method, url),
+        _ => attempt_span!(parent, "HTTP", method, url),
     };
     if resend_count > 0 {
         span.record("http.request.resend_count", resend_count);
@@ -466,12 +523,16 @@ pub(crate) async fn in_span<F: Future>(span: &Span, fut: F) -> F::Output {
 }
 
 impl Client {
-    /// The whole call: deadline, retry loop, breaker, attempts.
+    /// The whole call: deadline, retry loop, breaker, attempts. The attempt
+    /// spans and the call's events are children of `parent` when given
+    /// (it need not be entered), else of the current span.
     pub(crate) async fn run(
         &self,
         mut request: reqwest::Request,
         opts: CallOptions,
+        parent: Option<&Span>,
     ) -> Result<Response, Error> {
+        let scope = Scope(parent);
         let config = &self.inner.config;
         let start = Instant::now();
         let timeout = opts.timeout.unwrap_or(config.get_timeout());
@@ -508,7 +569,7 @@ impl Client {
                             .with_clean_url(url.clone())
                             .with_attempts(sent)
                             .with_status(last_status);
-                        return Err(self.failed(err, &origin));
+                        return Err(self.failed(err, &origin, scope));
                     }
                 },
                 None => None,
@@ -521,7 +582,7 @@ impl Client {
                     .with_clean_url(url.clone())
                     .with_attempts(sent)
                     .with_status(last_status);
-                return Err(self.failed(err, &origin));
+                return Err(self.failed(err, &origin, scope));
             }
             let limit = config.get_attempt_timeout().min(remaining);
             let next_request = if sent + 1 < max_attempts {
@@ -535,7 +596,7 @@ impl Client {
                     .with_method(method.clone())
                     .with_clean_url(url.clone())
                     .with_attempts(sent);
-                return Err(self.failed(err, &origin));
+                return Err(self.failed(err, &origin, scope));
             };
             // One timer per attempt, reqwest's own: it bounds the attempt
             // from connecting to the end of the response body, so reading
@@ -546,46 +607,37 @@ impl Client {
 
             let resend_count = sent;
             sent += 1;
-            let span = attempt_span(&method, &url, resend_count);
-            let result = in_span(&span, async {
+            let span = attempt_span(parent, &method, &url, resend_count);
+            // Everything about the attempt, the observer's end hook
+            // included, runs in its last poll, inside the span: no extra
+            // enter and exit of the span (costly under OpenTelemetry).
+            let (attempt, outcome, next) = in_span(&span, async {
                 if let Some(observer) = config.get_observer() {
                     observer.on_attempt_start(&mut req, &AttemptStart { resend_count });
                 }
-                self.inner.http.execute(req).await
-            })
-            .await;
-            let attempt = classify(result, limit, remaining);
-
-            let status = match &attempt {
-                Attempt::Response(resp) => Some(resp.status()),
-                Attempt::Failed(_) => None,
-            };
-            let (outcome, error_type): (Outcome, Option<&str>) = match (&attempt, &status) {
-                (Attempt::Failed(failure), _) => (failure.outcome(), Some(failure.error_type())),
-                (Attempt::Response(_), Some(status)) => (
-                    status_outcome(*status),
-                    (status.is_client_error() || status.is_server_error()).then(|| status.as_str()),
-                ),
-                (Attempt::Response(_), None) => (Outcome::Ignored, None),
-            };
-            if let Some(permit) = permit {
-                permit.record(outcome);
-            }
-            if status.is_some() {
-                last_status = status;
-            }
-
-            let next = self.next_step(&attempt, &origin, replay, sent, max_attempts, deadline);
-
-            if let Some(status) = status {
-                span.record("http.response.status_code", status.as_u16());
-            }
-            if let Some(error_type) = error_type {
-                span.record("error.type", error_type);
-                span.record("otel.status_code", "ERROR");
-            }
-            if let Some(observer) = config.get_observer() {
-                span.in_scope(|| {
+                let result = self.inner.http.execute(req).await;
+                let attempt = classify(result, limit, remaining);
+                let status = attempt.status();
+                let outcome = match &attempt {
+                    Attempt::Failed(failure) => failure.outcome(),
+                    Attempt::Response(resp) => status_outcome(resp.status()),
+                };
+                if let Some(permit) = permit {
+                    permit.record(outcome);
+                }
+                if status.is_some() {
+                    last_status = status;
+                }
+                let next = self.next_step(&attempt, &origin, replay, sent, max_attempts, deadline);
+                let error_type = error_type(&attempt, &status);
+                if let Some(status) = status {
+                    span.record("http.response.status_code", status.as_u16());
+                }
+                if let Some(error_type) = error_type {
+                    span.record("error.type", error_type);
+                    span.record("otel.status_code", "ERROR");
+                }
+                if let Some(observer) = config.get_observer() {
                     observer.on_attempt_end(&AttemptEnd {
                         method: &method,
                         url: &url,
@@ -596,28 +648,34 @@ impl Client {
                         outcome,
                         will_retry: matches!(next, Next::Retry(_)),
                     });
-                });
-            }
+                }
+                (attempt, outcome, next)
+            })
+            .await;
             drop(span);
+            let status = attempt.status();
+            let error_type = error_type(&attempt, &status);
 
             match (next, attempt) {
                 (Next::Retry(wait), attempt) => {
-                    tracing::debug!(
-                        target: "svc_httpclient",
-                        method = %method,
-                        url = %url,
-                        attempt = sent,
-                        reason = error_type.unwrap_or("unknown"),
-                        wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-                        "retrying request",
-                    );
+                    scope.in_scope(|| {
+                        tracing::debug!(
+                            target: "svc_httpclient",
+                            method = %method,
+                            url = %url,
+                            attempt = sent,
+                            reason = error_type.unwrap_or("unknown"),
+                            wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                            "retrying request",
+                        );
+                    });
                     // Release the connection before sleeping.
                     drop(attempt);
                     tokio::time::sleep(wait).await;
                 }
                 (Next::Return(why), Attempt::Response(resp)) => {
                     if outcome == Outcome::Failure {
-                        self.log_failed_response(&method, &url, sent, resp.status(), why);
+                        self.log_failed_response(scope, &method, &url, sent, resp.status(), why);
                     }
                     return Ok(resp);
                 }
@@ -625,7 +683,7 @@ impl Client {
                     let err = failure
                         .into_error(&method, &url, sent)
                         .with_status(last_status);
-                    return Err(self.failed(err, &origin));
+                    return Err(self.failed(err, &origin, scope));
                 }
                 (Next::CircuitOpen(open), _) => {
                     let err = Error::new(Kind::CircuitOpen(open))
@@ -633,10 +691,11 @@ impl Client {
                         .with_clean_url(url.clone())
                         .with_attempts(sent)
                         .with_status(last_status);
-                    return Err(self.failed(err, &origin));
+                    return Err(self.failed(err, &origin, scope));
                 }
                 (Next::BudgetExhausted, Attempt::Response(resp)) => {
                     self.log_failed_response(
+                        scope,
                         &method,
                         &url,
                         sent,
@@ -653,7 +712,7 @@ impl Client {
                         .with_attempts(sent)
                         .with_status(last_status)
                         .with_source(source);
-                    return Err(self.failed(err, &origin));
+                    return Err(self.failed(err, &origin, scope));
                 }
             }
         }
@@ -724,24 +783,27 @@ impl Client {
 
     /// Logs the failed call once (unless `log_failures` is off), and hands
     /// its error back.
-    fn failed(&self, err: Error, origin: &Origin) -> Error {
+    fn failed(&self, err: Error, origin: &Origin, scope: Scope<'_>) -> Error {
         if !self.inner.config.get_log_failures() {
             return err;
         }
-        tracing::warn!(
-            target: "svc_httpclient",
-            method = err.inner_method().map(Method::as_str).unwrap_or_default(),
-            url = err.url().map(Url::as_str).unwrap_or_default(),
-            origin = &*origin.key,
-            attempts = err.attempts(),
-            cause = %chain_to_string(&err),
-            "http call failed",
-        );
+        scope.in_scope(|| {
+            tracing::warn!(
+                target: "svc_httpclient",
+                method = err.inner_method().map(Method::as_str).unwrap_or_default(),
+                url = err.url().map(Url::as_str).unwrap_or_default(),
+                origin = &*origin.key,
+                attempts = err.attempts(),
+                cause = %chain_to_string(&err),
+                "http call failed",
+            );
+        });
         err
     }
 
     fn log_failed_response(
         &self,
+        scope: Scope<'_>,
         method: &Method,
         url: &Url,
         attempts: u32,
@@ -751,14 +813,16 @@ impl Client {
         if !self.inner.config.get_log_failures() {
             return;
         }
-        tracing::warn!(
-            target: "svc_httpclient",
-            method = method.as_str(),
-            url = url.as_str(),
-            attempts,
-            status = status.as_u16(),
-            cause = why,
-            "http call failed",
-        );
+        scope.in_scope(|| {
+            tracing::warn!(
+                target: "svc_httpclient",
+                method = method.as_str(),
+                url = url.as_str(),
+                attempts,
+                status = status.as_u16(),
+                cause = why,
+                "http call failed",
+            );
+        });
     }
 }
