@@ -402,8 +402,7 @@ struct FacadeObserver {
 
 impl AttemptObserver for FacadeObserver {
     fn on_attempt_start(&self, request: &mut reqwest::Request, attempt: &AttemptStart) {
-        // svc-httpclient calls this inside the attempt span.
-        crate::trace::inject_span(&Span::current(), request.headers_mut());
+        crate::trace::inject_span(attempt.span(), request.headers_mut());
         if let Some(user) = &self.user {
             user.on_attempt_start(request, attempt);
         }

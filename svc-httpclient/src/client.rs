@@ -607,13 +607,17 @@ impl Client {
 
             let resend_count = sent;
             sent += 1;
-            let span = attempt_span(parent, &method, &url, resend_count);
+            let started = AttemptStart {
+                resend_count,
+                span: attempt_span(parent, &method, &url, resend_count),
+            };
+            let span = &started.span;
             // Everything about the attempt, the observer's end hook
             // included, runs in its last poll, inside the span: no extra
             // enter and exit of the span (costly under OpenTelemetry).
-            let (attempt, outcome, next) = in_span(&span, async {
+            let (attempt, outcome, next) = in_span(span, async {
                 if let Some(observer) = config.get_observer() {
-                    observer.on_attempt_start(&mut req, &AttemptStart { resend_count });
+                    observer.on_attempt_start(&mut req, &started);
                 }
                 let result = self.inner.http.execute(req).await;
                 let attempt = classify(result, limit, remaining);
@@ -652,7 +656,7 @@ impl Client {
                 (attempt, outcome, next)
             })
             .await;
-            drop(span);
+            drop(started);
             let status = attempt.status();
             let error_type = error_type(&attempt, &status);
 

@@ -68,9 +68,18 @@ impl<T: AttemptObserver + ?Sized> AttemptObserver for std::sync::Arc<T> {
 #[derive(Debug, Clone)]
 pub struct AttemptStart {
     pub(crate) resend_count: u32,
+    pub(crate) span: tracing::Span,
 }
 
 impl AttemptStart {
+    /// The attempt's span (also the current span during the hook): the one
+    /// whose trace context the request should carry. Cheaper than
+    /// `tracing::Span::current()`, which clones the span handle through the
+    /// subscriber.
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+
     /// 0 for the first attempt, 1 for the first retry, ...
     /// (OpenTelemetry `http.request.resend_count`).
     pub fn resend_count(&self) -> u32 {
