@@ -114,32 +114,109 @@ fn measured(rt: &tokio::runtime::Runtime, variant: &Variant, url: &str, n: u32) 
     });
 }
 
+/// Wall-clock pairs on a noisy machine: `n` rounds of one call of each
+/// variant (order alternating), then the median of each and the median of
+/// the per-round differences.
+fn pairs(rt: &tokio::runtime::Runtime, a: &Variant, b: &Variant, url: &str, n: u32) {
+    let mut times: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let mut diffs = Vec::new();
+    rt.block_on(async {
+        for i in 0..n {
+            let mut round = [0.0; 2];
+            for k in 0..2 {
+                let which = (k + i as usize) % 2;
+                let v = if which == 0 { a } else { b };
+                let start = Instant::now();
+                black_box(v.call(url).await);
+                round[which] = start.elapsed().as_secs_f64() * 1e6;
+            }
+            times[0].push(round[0]);
+            times[1].push(round[1]);
+            diffs.push(round[1] - round[0]);
+        }
+    });
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (ma, mb, md) = (
+        median(&mut times[0]),
+        median(&mut times[1]),
+        median(&mut diffs),
+    );
+    println!(
+        "median a {ma:.1} us, b {mb:.1} us, median(b - a) {md:.2} us = {:.1}% of a",
+        md / ma * 100.0
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("serve") {
         serve();
         return;
     }
-    let [variant, addr, n] = args.as_slice() else {
-        eprintln!("usage: loopback_profile serve | <variant> <addr> <n>");
+    if args.first().map(String::as_str) == Some("pair") {
+        let [_, a, b, addr, n] = args.as_slice() else {
+            eprintln!("usage: loopback_profile pair <variant a> <variant b> <addr> <n>");
+            std::process::exit(2);
+        };
+        let addr: SocketAddr = addr.parse().expect("addr");
+        let n: u32 = n.parse().expect("n");
+        let url = format!("http://{addr}/users/123");
+        let _provider = (a.ends_with("_otel") || b.ends_with("_otel")).then(install_otel);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("client runtime");
+        let (a, b) = (variant(a, addr), variant(b, addr));
+        rt.block_on(async {
+            for _ in 0..50 {
+                black_box(a.call(&url).await);
+                black_box(b.call(&url).await);
+            }
+        });
+        pairs(&rt, &a, &b, &url, n);
+        return;
+    }
+    let [variant_name, addr, n] = args.as_slice() else {
+        eprintln!("usage: loopback_profile serve | pair ... | <variant> <addr> <n>");
         std::process::exit(2);
     };
     let addr: SocketAddr = addr.parse().expect("addr");
     let n: u32 = n.parse().expect("n");
     let url = format!("http://{addr}/users/123");
-    let otel = variant.ends_with("_otel");
+    let otel = variant_name.ends_with("_otel");
     let _provider = otel.then(install_otel);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("client runtime");
+    let v = variant(variant_name, addr);
+    rt.block_on(async {
+        for _ in 0..5 {
+            black_box(v.call(&url).await);
+        }
+    });
+    let start = Instant::now();
+    measured(&rt, &v, &url, n);
+    let elapsed = start.elapsed();
+    println!(
+        "{variant_name}: {n} calls, {:.1} us/call (wall clock, not for decisions)",
+        elapsed.as_secs_f64() * 1e6 / f64::from(n)
+    );
+}
+
+/// The variant named `name` (an `_otel` suffix only installs the
+/// subscriber, see `main`).
+fn variant(name: &str, addr: SocketAddr) -> Variant {
     let raw = || {
         reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("reqwest")
     };
-    let v = match variant.trim_end_matches("_otel") {
+    match name.trim_end_matches("_otel") {
         "raw" => Variant::Raw(raw(), None),
         "raw_timeout" => Variant::Raw(raw(), Some(Duration::from_secs(10))),
         "raw_two_spans" => Variant::RawTwoSpans(raw()),
@@ -157,17 +234,5 @@ fn main() {
             eprintln!("unknown variant {other}");
             std::process::exit(2);
         }
-    };
-    rt.block_on(async {
-        for _ in 0..5 {
-            black_box(v.call(&url).await);
-        }
-    });
-    let start = Instant::now();
-    measured(&rt, &v, &url, n);
-    let elapsed = start.elapsed();
-    println!(
-        "{variant}: {n} calls, {:.1} us/call (wall clock, not for decisions)",
-        elapsed.as_secs_f64() * 1e6 / f64::from(n)
-    );
+    }
 }
