@@ -588,7 +588,7 @@ fn finish(
     match result {
         Ok(resp) => {
             let status = resp.status();
-            span.record("http.response.status_code", status.as_u16());
+            span.record("http.response.status_code", i64::from(status.as_u16()));
             if status.is_server_error() {
                 span.record("otel.status_code", "ERROR");
                 span.record("error.type", status.as_str());
@@ -614,7 +614,7 @@ fn finish(
             span.record("otel.status_code", "ERROR");
             span.record("error.type", error_type(&err));
             if let Some(status) = err.status() {
-                span.record("http.response.status_code", status.as_u16());
+                span.record("http.response.status_code", i64::from(status.as_u16()));
             }
             #[cfg(feature = "metrics")]
             shared.instruments.record_call(
@@ -786,6 +786,43 @@ mod tests {
         let _guard = tracing::subscriber::set_default(subscriber);
         f.await;
         logs.warnings()
+    }
+
+    /// OpenTelemetry's HTTP conventions type these attributes as integers;
+    /// an unsigned `tracing` field would reach the exporter as a string.
+    #[tokio::test]
+    async fn integer_attributes_are_exported_as_integers() {
+        use opentelemetry::trace::TracerProvider as _;
+        use opentelemetry::{Key, Value};
+        use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        let addr = server(200).await;
+        let c = client(addr);
+        assert!(c.get("/users/1").await.unwrap().status().is_success());
+
+        let spans = exporter.get_finished_spans().unwrap();
+        let attr = |name: &str, key: &'static str| {
+            let span = spans.iter().find(|s| s.name == name).expect(name);
+            span.attributes
+                .iter()
+                .find(|kv| kv.key == Key::from_static_str(key))
+                .map(|kv| kv.value.clone())
+        };
+        let status = Some(Value::I64(200));
+        assert_eq!(attr("GET", "http.response.status_code"), status);
+        assert_eq!(attr("svc.call", "http.response.status_code"), status);
+        assert_eq!(
+            attr("GET", "server.port"),
+            Some(Value::I64(i64::from(addr.port())))
+        );
     }
 
     #[tokio::test]

@@ -451,6 +451,9 @@ enum Next {
     BudgetExhausted,
 }
 
+// Integer attributes are recorded as `i64`: `tracing-opentelemetry` turns
+// an unsigned field into a string through `Debug` formatting, which is
+// both slower and the wrong type for the OpenTelemetry conventions.
 macro_rules! attempt_span {
     ($parent:expr, $name:literal, $method:expr, $url:expr) => {
         match $parent {
@@ -463,7 +466,7 @@ macro_rules! attempt_span {
                 "otel.status_code" = Empty,
                 "http.request.method" = $method.as_str(),
                 "server.address" = $url.host_str().unwrap_or_default(),
-                "server.port" = $url.port_or_known_default().unwrap_or_default(),
+                "server.port" = i64::from($url.port_or_known_default().unwrap_or_default()),
                 "url.full" = $url.as_str(),
                 "http.response.status_code" = Empty,
                 "http.request.resend_count" = Empty,
@@ -477,7 +480,7 @@ macro_rules! attempt_span {
                 "otel.status_code" = Empty,
                 "http.request.method" = $method.as_str(),
                 "server.address" = $url.host_str().unwrap_or_default(),
-                "server.port" = $url.port_or_known_default().unwrap_or_default(),
+                "server.port" = i64::from($url.port_or_known_default().unwrap_or_default()),
                 "url.full" = $url.as_str(),
                 "http.response.status_code" = Empty,
                 "http.request.resend_count" = Empty,
@@ -503,7 +506,7 @@ fn attempt_span(parent: Option<&Span>, method: &Method, url: &Url, resend_count:
         _ => attempt_span!(parent, "HTTP", method, url),
     };
     if resend_count > 0 {
-        span.record("http.request.resend_count", resend_count);
+        span.record("http.request.resend_count", i64::from(resend_count));
     }
     span
 }
@@ -635,7 +638,7 @@ impl Client {
                 let next = self.next_step(&attempt, &origin, replay, sent, max_attempts, deadline);
                 let error_type = error_type(&attempt, &status);
                 if let Some(status) = status {
-                    span.record("http.response.status_code", status.as_u16());
+                    span.record("http.response.status_code", i64::from(status.as_u16()));
                 }
                 if let Some(error_type) = error_type {
                     span.record("error.type", error_type);
