@@ -163,6 +163,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
 /// Runs every suite and writes `BENCHMARKS.md`.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let options = parse_options(args)?;
+    let load = load_average();
     let root = workspace_root();
     let target = target_dir(&root);
     let criterion_dir = target.join("criterion");
@@ -194,7 +195,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         None
     };
 
-    let machine = Machine::detect(&root);
+    let machine = Machine::detect(&root, load);
     let markdown = render(&options, &suites, compare.as_ref(), &machine);
     let out = root.join("BENCHMARKS.md");
     std::fs::write(&out, markdown).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
@@ -563,6 +564,9 @@ fn run_compare(dir: &Path, quick: bool) -> Result<Compare, String> {
 // ===== the machine =====
 
 struct Machine {
+    /// `/proc/loadavg` when the run started: other work on a shared
+    /// machine is the main source of noise.
+    load: String,
     cpus: String,
     cpu_model: String,
     memory: String,
@@ -572,7 +576,7 @@ struct Machine {
 }
 
 impl Machine {
-    fn detect(root: &Path) -> Machine {
+    fn detect(root: &Path, load: String) -> Machine {
         let cpus = std::thread::available_parallelism()
             .map(|n| n.to_string())
             .unwrap_or_else(|_| "unknown".to_owned());
@@ -603,6 +607,7 @@ impl Machine {
             .map(|d| utc_date(d.as_secs()))
             .unwrap_or_else(|_| "unknown".to_owned());
         Machine {
+            load,
             cpus,
             cpu_model,
             memory,
@@ -611,6 +616,15 @@ impl Machine {
             commit,
         }
     }
+}
+
+/// The 1, 5 and 15 minute load averages, e.g. `0.52 0.61 0.70`.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .filter(|l| !l.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 fn output_of(command: &mut Command) -> String {
@@ -845,6 +859,11 @@ fn render(
     let _ = writeln!(md, "| | |\n|---|---|");
     let _ = writeln!(md, "| date | {} |", machine.date);
     let _ = writeln!(md, "| CPUs (`nproc`) | {} |", machine.cpus);
+    let _ = writeln!(
+        md,
+        "| load average when the run started (1, 5, 15 min) | {} |",
+        machine.load
+    );
     let _ = writeln!(md, "| CPU model | {} |", machine.cpu_model);
     let _ = writeln!(md, "| memory | {} |", machine.memory);
     let _ = writeln!(md, "| rustc | {} |", machine.rustc);
@@ -853,7 +872,8 @@ fn render(
     let _ = writeln!(
         md,
         "Reproduce with `cargo xtask bench` (about ten minutes; `--quick` for a rough pass). \
-         The machine is shared and small, so expect a few percent of noise on the loopback figures."
+         The machine is small and may be shared (see the load average above): loopback figures \
+         move by several percent between runs, the nanosecond ones less."
     );
     md
 }
@@ -999,6 +1019,7 @@ mod tests {
             markdown: "### Latency\n\n(table)\n".to_owned(),
         };
         let machine = Machine {
+            load: "0.10 0.20 0.30".to_owned(),
             cpus: "2".to_owned(),
             cpu_model: "Test CPU".to_owned(),
             memory: "1.0 GiB".to_owned(),
@@ -1026,5 +1047,6 @@ mod tests {
         assert!(md.contains("| svc-client | 1.040× |"), "{md}");
         assert!(md.contains("(table)"));
         assert!(md.contains("| CPU model | Test CPU |"));
+        assert!(md.contains("| 0.10 0.20 0.30 |"));
     }
 }
