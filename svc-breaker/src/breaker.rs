@@ -11,7 +11,8 @@
 //! +-----------------------------+-------------------+-------+
 //! closed:    consecutive failures
 //! half-open: successes (20) | trials in flight (20)
-//! open:      deadline, in whole milliseconds of the clock (rounded up)
+//! open:      deadline, in whole milliseconds since the breaker's origin
+//!            (rounded up)
 //! ```
 //!
 //! The tag is closed, open, half-open, forced-open or disabled. Because the
@@ -19,7 +20,14 @@
 //! state that was read to the state that follows it, and a transition can
 //! never be half-applied: there is no window in which a reader sees "open"
 //! with the previous period's deadline, or "half-open" with the previous
-//! period's trial count. The closed path, the common case, is one load to
+//! period's trial count.
+//!
+//! Every time in the word and in a permit is relative to the breaker's
+//! origin, the clock's reading when the breaker was built: a [`Clock`] may
+//! count from any origin (wall time since 1970, a century ago), and the
+//! 40-bit deadline still covers about 34 years of the breaker's life.
+//!
+//! The closed path, the common case, is one load to
 //! acquire and one load to record a success (plus a statistics counter in a
 //! cell owned by the calling thread, see `metrics.rs`): no atomic
 //! read-modify-write at all, and no write to a shared cache line unless the
@@ -309,6 +317,9 @@ struct Shared {
     slow_call_duration: Option<Duration>,
     config: Config,
     clock: AnyClock,
+    // The clock's reading in `new()`: every time kept by the breaker is
+    // relative to it, so any clock origin works.
+    origin: Duration,
     counters: Counters,
     // `epoch << 32 | consecutive opens since the circuit last closed`,
     // written only by the thread whose CAS made a transition, and only if its
@@ -406,9 +417,10 @@ impl CircuitBreaker {
                 policy,
                 config,
                 clock,
+                origin: now,
                 counters: Counters::new(),
                 reopens: AtomicU64::new(0),
-                since: StatU64::new(nanos(now)),
+                since: StatU64::new(0),
                 rng: StatU64::new(seed),
             }),
         })
@@ -561,6 +573,12 @@ impl Shared {
         Word(self.word.load(Ordering::Acquire))
     }
 
+    /// The time since the breaker's origin.
+    #[inline]
+    fn now(&self) -> Duration {
+        self.clock.now().saturating_sub(self.origin)
+    }
+
     #[inline]
     fn cas(&self, current: Word, new: Word) -> Result<(), Word> {
         self.word
@@ -573,7 +591,7 @@ impl Shared {
     fn grant(&self, epoch: u32, trial: bool, now: Option<Duration>) -> Grant {
         match self.slow_call_duration {
             None => Grant::untimed(epoch, trial),
-            Some(_) => Grant::timed(epoch, trial, now.unwrap_or_else(|| self.clock.now())),
+            Some(_) => Grant::timed(epoch, trial, now.unwrap_or_else(|| self.now())),
         }
     }
 
@@ -584,7 +602,7 @@ impl Shared {
                 .or_else(|| {
                     grant
                         .started()
-                        .map(|t0| self.clock.now().saturating_sub(t0))
+                        .map(|t0| self.now().saturating_sub(t0))
                 })
                 .is_some_and(|e| e >= limit),
             _ => false,
@@ -595,7 +613,7 @@ impl Shared {
     /// the open period is over (the slow path then makes the transition).
     #[inline(never)]
     fn still_open(&self, w: Word) -> Result<(), CircuitOpen> {
-        let now = self.clock.now();
+        let now = self.now();
         let deadline = w.deadline();
         if now < deadline {
             return Err(self.reject(CircuitOpen::new(self.retry_after(deadline, now))));
@@ -631,7 +649,7 @@ impl Shared {
                     }
                 }
                 Tag::Open => {
-                    let now = self.clock.now();
+                    let now = self.now();
                     let deadline = w.deadline();
                     if now < deadline {
                         return Err(self.reject(CircuitOpen::new(self.retry_after(deadline, now))));
@@ -658,7 +676,7 @@ impl Shared {
             if w.tag() != Tag::Open {
                 return w;
             }
-            let now = self.clock.now();
+            let now = self.now();
             if now < w.deadline() {
                 return w;
             }
@@ -741,7 +759,7 @@ impl Shared {
             match self.cas(w, next) {
                 Ok(()) => {
                     return reason
-                        .map(|reason| self.enter(w, next, reason, self.clock.now(), None));
+                        .map(|reason| self.enter(w, next, reason, self.now(), None));
                 }
                 Err(actual) => w = actual,
             }
@@ -751,7 +769,7 @@ impl Shared {
     /// One attempt to open the circuit from `from`; `None` if another
     /// thread changed the word first.
     fn open(&self, from: Word, reason: Reason) -> Option<Transition> {
-        let now = self.clock.now();
+        let now = self.now();
         let reopens = if from.tag() == Tag::HalfOpen {
             // Consecutive opens since the circuit last closed.
             (self.reopens.load(Ordering::Acquire) & 0xFFFF_FFFF) as u32
@@ -833,7 +851,7 @@ impl Shared {
             let next = Word::new(tag, w.next_epoch(), 0);
             match self.cas(w, next) {
                 Ok(()) => {
-                    let t = self.enter(w, next, reason, self.clock.now(), None);
+                    let t = self.enter(w, next, reason, self.now(), None);
                     self.notify(&t);
                     return;
                 }
@@ -864,7 +882,7 @@ impl Shared {
             from: from.state(),
             to: to.state(),
             reason,
-            at: now,
+            at: self.origin.saturating_add(now),
             epoch: to.epoch(),
             open_for,
         }
@@ -907,7 +925,7 @@ impl Shared {
 
     fn metrics(&self) -> Metrics {
         let w = self.current();
-        let now = self.clock.now();
+        let now = self.now();
         let since = Duration::from_nanos(self.since.load(std::sync::atomic::Ordering::Relaxed));
         let (window, consecutive_failures) = match &self.policy {
             Policy::Rate(rate) => (Some(rate.window.counts()), 0),

@@ -12,6 +12,10 @@ use std::time::{Duration, Instant};
 /// A monotonic clock: the time elapsed since a fixed origin of the clock's
 /// choosing.
 ///
+/// The origin may be anything (the process start, the Unix epoch, a
+/// century ago): the breaker reads the clock once when it is built and keeps
+/// every time relative to that reading.
+///
 /// Implementations must never go backwards. The breaker reads the clock only
 /// off the closed-path fast path: when the circuit is open, on a transition,
 /// and to time calls when a slow-call threshold is configured.

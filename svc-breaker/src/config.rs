@@ -87,7 +87,8 @@ impl Config {
     /// How long the circuit stays open before it lets a trial call through
     /// (default 30 s, must be > 0). Exact to the millisecond and never early:
     /// the deadline is stored rounded up to a whole millisecond (and capped
-    /// at about 34 years after the clock's origin).
+    /// at about 34 years after the breaker was built, whatever the clock's
+    /// origin).
     pub fn reset_timeout(mut self, d: Duration) -> Self {
         self.reset_timeout = d;
         self

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use svc_breaker::{
-    CircuitBreaker, Config, FailureRate, ManualClock, OpenBackoff, Outcome, Reason, State,
+    CircuitBreaker, Clock, Config, FailureRate, ManualClock, OpenBackoff, Outcome, Reason, State,
     Transition,
 };
 
@@ -125,6 +125,40 @@ fn waits_exactly_thirty_seconds_before_half_open() {
     clock.advance(MS);
     assert_eq!(b.state(), State::HalfOpen, "30 s: half-open");
     assert!(b.try_acquire().is_ok());
+}
+
+#[test]
+fn the_reset_timeout_holds_whatever_the_clock_origin() {
+    // A clock reading wall time (since 1970), and one a century past its
+    // origin: both are far beyond what fits the open deadline if it were
+    // kept on the clock's own scale.
+    for origin in [
+        Duration::from_secs(1_700_000_000),
+        Duration::from_secs(100 * 365 * 24 * 3600),
+    ] {
+        let last = Arc::new(Mutex::new(None));
+        let l = Arc::clone(&last);
+        let clock = ManualClock::new();
+        clock.set(origin + Duration::from_nanos(123_456)); // not a whole ms either
+        let b = CircuitBreaker::with_clock(
+            Config::default().on_transition(move |t| *l.lock().unwrap() = Some(*t)),
+            clock.clone(),
+        )
+        .unwrap();
+        clock.advance(Duration::from_secs(5));
+        fail(&b, 5);
+        assert_eq!(b.state(), State::Open, "origin {origin:?}");
+        assert_eq!(b.try_acquire().unwrap_err().retry_after(), SECS_30);
+        let t = last.lock().unwrap().expect("opened");
+        assert_eq!(t.at(), clock.now(), "transitions carry the clock's own time");
+        assert_eq!(t.open_for(), Some(SECS_30));
+        clock.advance(SECS_30 - MS);
+        assert_eq!(b.state(), State::Open, "origin {origin:?}: 29.999 s");
+        assert_eq!(b.try_acquire().unwrap_err().retry_after(), MS);
+        clock.advance(MS);
+        assert_eq!(b.state(), State::HalfOpen, "origin {origin:?}: 30 s");
+        assert_eq!(b.metrics().time_in_state(), Duration::ZERO);
+    }
 }
 
 #[test]
