@@ -246,64 +246,71 @@ impl AnyClock {
     }
 }
 
-/// What a permit remembers, packed in one word so that a permit is two
-/// words and travels in registers:
+/// What a permit remembers: a word of flags and epoch, and the call's start.
 ///
 /// ```text
-///  63                      23   22    21   20        0
-/// +--------------------------+------+-----+-----------+
-/// | start, ms + 1 (0: untimed)| done |trial|  epoch    |
-/// +--------------------------+------+-----+-----------+
+///  63          23   22    21   20        0
+/// +--------------+------+-----+-----------+
+/// |   (unused)   | done |trial|  epoch    |
+/// +--------------+------+-----+-----------+
+/// start: nanoseconds since the breaker's origin, plus 1 (0: untimed)
 /// ```
 ///
-/// The start is only recorded when a slow-call threshold is configured;
-/// calls are then timed to the millisecond.
+/// The start is only recorded when a slow-call threshold is configured, at
+/// full precision: a call is compared to the threshold exactly, never to a
+/// start rounded to the millisecond. 64 bits of nanoseconds cover 584 years.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Grant(u64);
+pub(crate) struct Grant {
+    bits: u64,
+    start: u64,
+}
 
 const GRANT_TRIAL: u64 = 1 << EPOCH_BITS;
 const GRANT_DONE: u64 = 1 << (EPOCH_BITS + 1);
-const GRANT_START_SHIFT: u32 = EPOCH_BITS + 2;
 
 impl Grant {
     #[inline]
     fn untimed(epoch: u32, trial: bool) -> Grant {
-        Grant(u64::from(epoch) & EPOCH_MASK | if trial { GRANT_TRIAL } else { 0 })
+        Grant {
+            bits: u64::from(epoch) & EPOCH_MASK | if trial { GRANT_TRIAL } else { 0 },
+            start: 0,
+        }
     }
 
     fn timed(epoch: u32, trial: bool, start: Duration) -> Grant {
-        let ms = u64::try_from(start.as_millis()).unwrap_or(u64::MAX);
-        let ms = ms.saturating_add(1).min(u64::MAX >> GRANT_START_SHIFT);
-        Grant(Grant::untimed(epoch, trial).0 | ms << GRANT_START_SHIFT)
+        Grant {
+            start: nanos(start).saturating_add(1),
+            ..Grant::untimed(epoch, trial)
+        }
     }
 
     #[inline]
     pub(crate) fn epoch(self) -> u32 {
-        (self.0 & EPOCH_MASK) as u32
+        (self.bits & EPOCH_MASK) as u32
     }
 
     #[inline]
     pub(crate) fn trial(self) -> bool {
-        self.0 & GRANT_TRIAL != 0
+        self.bits & GRANT_TRIAL != 0
     }
 
     #[inline]
     pub(crate) fn done(self) -> bool {
-        self.0 & GRANT_DONE != 0
+        self.bits & GRANT_DONE != 0
     }
 
     /// Marks the grant recorded; returns it as it was.
     #[inline]
     pub(crate) fn take(&mut self) -> Grant {
         let before = *self;
-        self.0 |= GRANT_DONE;
+        self.bits |= GRANT_DONE;
         before
     }
 
     fn started(self) -> Option<Duration> {
-        match self.0 >> GRANT_START_SHIFT {
+        match self.start {
             0 => None,
-            ms => Some(Duration::from_millis(ms - 1)),
+            n => Some(Duration::from_nanos(n - 1)),
         }
     }
 }
@@ -994,11 +1001,13 @@ mod tests {
         let word = std::mem::size_of::<usize>();
         assert_eq!(std::mem::size_of::<CircuitOpen>(), 8);
         assert_eq!(std::mem::size_of::<CircuitBreaker>(), word);
-        assert_eq!(std::mem::size_of::<Permit<'_>>(), 2 * word);
+        // The breaker, the grant's flags and epoch, and the exact start of a
+        // timed call.
+        assert_eq!(std::mem::size_of::<Permit<'_>>(), word + 16);
         assert_eq!(
             std::mem::size_of::<Result<Permit<'_>, CircuitOpen>>(),
-            2 * word
+            word + 16
         );
-        assert_eq!(std::mem::size_of::<OwnedPermit>(), 2 * word);
+        assert_eq!(std::mem::size_of::<OwnedPermit>(), word + 16);
     }
 }

@@ -343,8 +343,8 @@ impl FailureRate {
 
     /// Counts calls taking `duration` or longer as slow, and opens the
     /// circuit when `threshold_percent` (1..=100) of the window is slow. The
-    /// permit times the call with the breaker's clock, to the millisecond,
-    /// or the caller passes the exact duration to
+    /// permit times the call exactly with the breaker's clock, or the caller
+    /// passes its own measurement to
     /// [`Permit::record_with_duration`].
     ///
     /// [`Permit::record_with_duration`]: crate::Permit::record_with_duration

@@ -37,7 +37,8 @@ use crate::transition::Outcome;
 #[must_use = "record the outcome of the call, or drop the permit to ignore it"]
 pub struct Permit<'a> {
     breaker: &'a CircuitBreaker,
-    // Epoch, trial flag, start time and the "recorded" flag in one word.
+    // Epoch, trial flag and the "recorded" flag in one word, and the exact
+    // start of a timed call.
     grant: Grant,
 }
 
@@ -60,8 +61,8 @@ impl<'a> Permit<'a> {
     }
 
     /// Records `outcome`. If the failure-rate policy has a slow-call
-    /// threshold, the call is timed from the permit's creation (to the
-    /// millisecond).
+    /// threshold, the call is timed exactly, with the breaker's clock, from
+    /// the permit's creation.
     #[inline(always)]
     pub fn record(mut self, outcome: Outcome) {
         let grant = self.grant.take();

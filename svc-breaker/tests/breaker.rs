@@ -489,6 +489,34 @@ fn slow_calls_open_on_the_slow_call_rate() {
 }
 
 #[test]
+fn slow_calls_are_timed_exactly_not_to_the_millisecond() {
+    let clock = ManualClock::new();
+    clock.set(Duration::from_secs(1_700_000_000) + Duration::from_micros(400));
+    let b = CircuitBreaker::with_clock(
+        Config::default().failure_rate(FailureRate::new(50, 4).slow_calls(MS, 100)),
+        clock.clone(),
+    )
+    .unwrap();
+    // Calls starting 0.95 ms into a millisecond: 0.1 ms is fast, and so is
+    // a call 1 ns short of the 1 ms threshold.
+    clock.advance(Duration::from_micros(950));
+    let p = b.try_acquire().unwrap();
+    clock.advance(Duration::from_micros(100));
+    p.record_success();
+    assert_eq!(b.metrics().slow_calls(), 0, "a 0.1 ms call is not slow");
+    clock.advance(Duration::from_micros(850));
+    let p = b.try_acquire().unwrap();
+    clock.advance(MS - Duration::from_nanos(1));
+    p.record_success();
+    assert_eq!(b.metrics().slow_calls(), 0, "999.999 us is not slow");
+    // Exactly the threshold is slow.
+    let p = b.try_acquire().unwrap();
+    clock.advance(MS);
+    p.record_success();
+    assert_eq!(b.metrics().slow_calls(), 1, "1 ms is slow");
+}
+
+#[test]
 fn a_slow_trial_reopens() {
     let (b, clock) = breaker(
         Config::default()
