@@ -401,8 +401,8 @@ struct FacadeObserver {
 }
 
 impl AttemptObserver for FacadeObserver {
-    fn on_attempt_start(&self, request: &mut reqwest::Request, attempt: &AttemptStart) {
-        crate::trace::inject_span(attempt.span(), request.headers_mut());
+    fn on_attempt_start(&self, request: &mut reqwest::Request, attempt: &AttemptStart<'_>) {
+        crate::trace::inject_nearest(attempt.span(), attempt.parent(), request.headers_mut());
         if let Some(user) = &self.user {
             user.on_attempt_start(request, attempt);
         }

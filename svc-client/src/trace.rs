@@ -30,9 +30,11 @@ const TRACESTATE: &str = "tracestate";
 /// Writes the trace context of `span` into `headers`: W3C `traceparent` and
 /// `tracestate`, then whatever the global propagator adds.
 ///
-/// Does nothing for a span that is not recorded by a
-/// `tracing-opentelemetry` layer (no valid span context), except what the
-/// global propagator writes. The client calls this for every attempt; use it
+/// For a span that is not recorded by a `tracing-opentelemetry` layer (a
+/// filter disabled it), the current OpenTelemetry context is written
+/// instead, which is that of the nearest entered span OpenTelemetry
+/// records: a filter never cuts the trace. Without any trace, only what the
+/// global propagator writes is added. The client calls this for every attempt; use it
 /// for requests sent another way.
 ///
 /// # Example
@@ -46,7 +48,36 @@ const TRACESTATE: &str = "tracestate";
 /// assert!(headers.get("traceparent").is_none());
 /// ```
 pub fn inject_span(span: &tracing::Span, headers: &mut HeaderMap) {
-    inject_context(&span.context(), headers);
+    inject_nearest(span, None, headers);
+}
+
+/// Injects the context of the nearest span that OpenTelemetry records:
+/// `span`, else `parent`, else the current OpenTelemetry context (the
+/// caller's span, which `tracing-opentelemetry` activates when it is
+/// entered). A filter that turns the library's spans off, globally or only
+/// for the OpenTelemetry layer, then still sends the caller's trace.
+///
+/// The last fallback needs `tracing-opentelemetry`'s context activation,
+/// which is on by default; with it off, and the library's spans enabled
+/// for other layers but not for OpenTelemetry, there is no way to reach
+/// the caller's span from here and nothing is injected.
+pub(crate) fn inject_nearest(
+    span: &tracing::Span,
+    parent: Option<&tracing::Span>,
+    headers: &mut HeaderMap,
+) {
+    for candidate in std::iter::once(span).chain(parent) {
+        // A span the subscriber disabled has no id: skip it without a
+        // subscriber call.
+        if candidate.is_disabled() {
+            continue;
+        }
+        let cx = candidate.context();
+        if cx.span().span_context().is_valid() {
+            return inject_context(&cx, headers);
+        }
+    }
+    inject_context(&Context::current(), headers);
 }
 
 /// Writes the trace context `cx` into `headers`: W3C `traceparent` and

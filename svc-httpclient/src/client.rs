@@ -610,11 +610,12 @@ impl Client {
 
             let resend_count = sent;
             sent += 1;
+            let span = &attempt_span(parent, &method, &url, resend_count);
             let started = AttemptStart {
                 resend_count,
-                span: attempt_span(parent, &method, &url, resend_count),
+                span,
+                parent,
             };
-            let span = &started.span;
             // Everything about the attempt, the observer's end hook
             // included, runs in its last poll, inside the span: no extra
             // enter and exit of the span (costly under OpenTelemetry).
@@ -659,7 +660,6 @@ impl Client {
                 (attempt, outcome, next)
             })
             .await;
-            drop(started);
             let status = attempt.status();
             let error_type = error_type(&attempt, &status);
 

@@ -22,7 +22,7 @@ use crate::Outcome;
 /// struct RequestId;
 ///
 /// impl AttemptObserver for RequestId {
-///     fn on_attempt_start(&self, request: &mut reqwest::Request, attempt: &AttemptStart) {
+///     fn on_attempt_start(&self, request: &mut reqwest::Request, attempt: &AttemptStart<'_>) {
 ///         let value = format!("attempt-{}", attempt.resend_count());
 ///         if let Ok(value) = value.parse() {
 ///             request.headers_mut().insert("x-attempt", value);
@@ -41,7 +41,7 @@ use crate::Outcome;
 pub trait AttemptObserver: Send + Sync + 'static {
     /// Called just before an attempt is sent, inside the attempt's span.
     /// May change the request, for example to add headers.
-    fn on_attempt_start(&self, request: &mut reqwest::Request, attempt: &AttemptStart) {
+    fn on_attempt_start(&self, request: &mut reqwest::Request, attempt: &AttemptStart<'_>) {
         let _ = (request, attempt);
     }
 
@@ -55,7 +55,7 @@ pub trait AttemptObserver: Send + Sync + 'static {
 /// An `Arc` of an observer is an observer, so the caller can keep a handle
 /// to it (for example to read counters it collects).
 impl<T: AttemptObserver + ?Sized> AttemptObserver for std::sync::Arc<T> {
-    fn on_attempt_start(&self, request: &mut reqwest::Request, attempt: &AttemptStart) {
+    fn on_attempt_start(&self, request: &mut reqwest::Request, attempt: &AttemptStart<'_>) {
         (**self).on_attempt_start(request, attempt);
     }
 
@@ -65,19 +65,33 @@ impl<T: AttemptObserver + ?Sized> AttemptObserver for std::sync::Arc<T> {
 }
 
 /// What [`AttemptObserver::on_attempt_start`] is told about an attempt.
-#[derive(Debug, Clone)]
-pub struct AttemptStart {
+#[derive(Debug, Clone, Copy)]
+pub struct AttemptStart<'a> {
     pub(crate) resend_count: u32,
-    pub(crate) span: tracing::Span,
+    pub(crate) span: &'a tracing::Span,
+    pub(crate) parent: Option<&'a tracing::Span>,
 }
 
-impl AttemptStart {
+impl AttemptStart<'_> {
     /// The attempt's span (also the current span during the hook): the one
     /// whose trace context the request should carry. Cheaper than
     /// `tracing::Span::current()`, which clones the span handle through the
     /// subscriber.
+    ///
+    /// It may be disabled (a filter such as `RUST_LOG=warn,my_service=info`
+    /// turns the library's spans off): then the request should carry the
+    /// context of [`parent`](AttemptStart::parent), or of the caller's
+    /// current span, so that the trace is never lost.
     pub fn span(&self) -> &tracing::Span {
-        &self.span
+        self.span
+    }
+
+    /// The span the call was sent under with
+    /// [`RequestBuilder::send_with_parent`](crate::RequestBuilder::send_with_parent),
+    /// if any: the next candidate for the trace context when the attempt
+    /// span is disabled.
+    pub fn parent(&self) -> Option<&tracing::Span> {
+        self.parent
     }
 
     /// 0 for the first attempt, 1 for the first retry, ...

@@ -83,3 +83,76 @@ pub async fn recording_server(status: u16, body: &'static str) -> (SocketAddr, S
     });
     (serve(app).await, seen)
 }
+
+/// One `tracing` event as a test layer saw it: level, target, message and
+/// every field rendered as text.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub level: tracing::Level,
+    pub target: String,
+    pub fields: std::collections::BTreeMap<String, String>,
+}
+
+impl Event {
+    pub fn message(&self) -> &str {
+        self.fields.get("message").map_or("", String::as_str)
+    }
+
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).map(String::as_str)
+    }
+
+    /// Every field value, for checks that nothing secret appears anywhere.
+    pub fn all_text(&self) -> String {
+        self.fields
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// A `tracing` layer recording every event it is given, with its fields.
+#[derive(Clone, Default)]
+pub struct Events(Arc<Mutex<Vec<Event>>>);
+
+impl Events {
+    pub fn all(&self) -> Vec<Event> {
+        self.0.lock().unwrap().clone()
+    }
+
+    pub fn at(&self, level: tracing::Level) -> Vec<Event> {
+        self.all()
+            .into_iter()
+            .filter(|e| e.level == level)
+            .collect()
+    }
+}
+
+struct FieldVisitor<'a>(&'a mut std::collections::BTreeMap<String, String>);
+
+impl tracing::field::Visit for FieldVisitor<'_> {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.insert(field.name().to_owned(), value.to_owned());
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.insert(field.name().to_owned(), format!("{value:?}"));
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Events {
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let mut fields = std::collections::BTreeMap::new();
+        event.record(&mut FieldVisitor(&mut fields));
+        self.0.lock().unwrap().push(Event {
+            level: *event.metadata().level(),
+            target: event.metadata().target().to_owned(),
+            fields,
+        });
+    }
+}

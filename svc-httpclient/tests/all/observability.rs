@@ -246,7 +246,7 @@ struct Recorder {
 }
 
 impl AttemptObserver for Recorder {
-    fn on_attempt_start(&self, request: &mut reqwest::Request, attempt: &AttemptStart) {
+    fn on_attempt_start(&self, request: &mut reqwest::Request, attempt: &AttemptStart<'_>) {
         let span = tracing::Span::current();
         let name = span.metadata().map(|m| m.name()).unwrap_or("none");
         self.events
