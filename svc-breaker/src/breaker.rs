@@ -27,12 +27,11 @@
 //! count from any origin (wall time since 1970, a century ago), and the
 //! 40-bit deadline still covers about 34 years of the breaker's life.
 //!
-//! The closed path, the common case, is one load to
-//! acquire and one load to record a success (plus a statistics counter in a
-//! cell owned by the calling thread, see `metrics.rs`): no atomic
-//! read-modify-write at all, and no write to a shared cache line unless the
-//! state changes or a failure is counted. Open rejections are a load and a
-//! clock read.
+//! The closed path, the common case, is one load to acquire and one load to
+//! record a success (plus a statistics counter in a cell owned by the
+//! calling thread, see `metrics.rs`): no atomic read-modify-write at all,
+//! and no write to a shared cache line unless the state changes or a
+//! failure is counted. Open rejections are a load and a clock read.
 //!
 //! # Why epochs
 //!
@@ -44,7 +43,10 @@
 //! in the metrics and otherwise dropped. This is gobreaker's generation
 //! counter; Polly #217 shows the bug it prevents. The epoch has 21 bits and
 //! wraps: a permit would have to stay in flight across two million
-//! transitions to be mistaken for a current one.
+//! transitions to be mistaken for a current one, and even then only a
+//! permit of the same kind (a trial in half-open, a closed-state permit in
+//! closed) is accepted: a stale closed-state permit can never free a trial
+//! slot it did not take.
 //!
 //! # Why permits
 //!
@@ -708,6 +710,11 @@ impl Shared {
                 return None;
             }
             let (next, reason) = match w.tag() {
+                // The epoch wraps: a permit of another kind with the same
+                // epoch is from 2^21 transitions ago, and as stale as any.
+                Tag::Closed | Tag::HalfOpen if grant.trial() != (w.tag() == Tag::HalfOpen) => {
+                    return None;
+                }
                 Tag::Closed => match &self.policy {
                     Policy::Consecutive(threshold) => match outcome {
                         Outcome::Ignored => return None,

@@ -361,6 +361,56 @@ fn epochs_increase_on_every_transition() {
     assert_eq!(b.metrics().epoch(), e0 + 3);
 }
 
+/// Epochs have 21 bits: `reset()` makes one transition each, so this many
+/// bring the epoch back to where it was.
+const EPOCHS: u32 = 1 << 21;
+
+fn resets(b: &CircuitBreaker, n: u32) {
+    for _ in 0..n {
+        b.reset();
+    }
+}
+
+#[test]
+fn a_closed_permit_whose_epoch_wrapped_to_a_half_open_one_is_stale() {
+    let (b, clock) = breaker(
+        Config::default()
+            .failure_threshold(1)
+            .success_threshold(2),
+    );
+    let stale = b.try_acquire().unwrap();
+    assert!(!stale.is_trial());
+    // Closed at epoch -2, open at -1, half-open at the stale permit's epoch.
+    resets(&b, EPOCHS - 2);
+    fail(&b, 1);
+    clock.advance(SECS_30);
+    let trial = b.try_acquire().unwrap();
+    assert_eq!(trial.epoch(), stale.epoch(), "aliased");
+    stale.record_success();
+    let m = b.metrics();
+    assert_eq!(m.half_open_in_flight(), 1, "it freed no slot");
+    assert_eq!(m.half_open_successes(), 0, "it is not a trial");
+    assert!(b.try_acquire().is_err(), "the one slot is still the trial's");
+    trial.record_success();
+    assert_eq!(b.metrics().half_open_successes(), 1);
+}
+
+#[test]
+fn a_trial_permit_whose_epoch_wrapped_to_a_closed_one_is_stale() {
+    let (b, clock) = breaker(Config::default().failure_threshold(1));
+    fail(&b, 1);
+    clock.advance(SECS_30);
+    let stale = b.try_acquire().unwrap();
+    assert!(stale.is_trial());
+    // Back to closed at the trial's epoch.
+    resets(&b, EPOCHS);
+    assert_eq!(b.metrics().epoch(), stale.epoch(), "aliased");
+    assert_eq!(b.state(), State::Closed);
+    stale.record_failure();
+    assert_eq!(b.state(), State::Closed, "threshold 1, but the trial is stale");
+    assert_eq!(b.metrics().consecutive_failures(), 0);
+}
+
 // ===== failure-rate policy =====
 
 #[test]
