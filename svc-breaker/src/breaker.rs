@@ -723,7 +723,16 @@ impl Shared {
                         Outcome::Failure => {
                             let failures = w.payload() + 1;
                             if failures >= u64::from(*threshold) {
-                                return self.open(w, Reason::ConsecutiveFailures);
+                                match self.open(w, Reason::ConsecutiveFailures) {
+                                    Some(t) => return Some(t),
+                                    // A racing success (or failure) changed
+                                    // the count, or a transition was made:
+                                    // count this failure again from there.
+                                    None => {
+                                        w = self.load();
+                                        continue;
+                                    }
+                                }
                             }
                             (Word::new(Tag::Closed, w.epoch(), failures), None)
                         }

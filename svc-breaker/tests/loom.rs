@@ -283,3 +283,25 @@ fn three_trials_succeed_fail_and_succeed() {
         }
     });
 }
+
+#[test]
+fn a_failure_racing_a_success_is_never_lost() {
+    model(|| {
+        let (b, _, _) = breaker(Config::default().failure_threshold(2));
+        b.try_acquire().unwrap().record_failure();
+        let ok = b.try_acquire_owned().unwrap();
+        let bad = b.try_acquire_owned().unwrap();
+        let t1 = thread::spawn(move || ok.record_success());
+        let t2 = thread::spawn(move || bad.record_failure());
+        t1.join().unwrap();
+        t2.join().unwrap();
+        // The failure first: two in a row open the circuit (the success is
+        // then stale). The success first: the failure starts a new count.
+        let m = b.metrics();
+        match m.state() {
+            State::Open => {}
+            State::Closed => assert_eq!(m.consecutive_failures(), 1, "the failure was lost"),
+            State::HalfOpen => panic!("half-open without the clock moving"),
+        }
+    });
+}
