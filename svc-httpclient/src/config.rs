@@ -62,7 +62,9 @@ impl Backoff {
         self
     }
 
-    /// The growth factor per retry (default 2.0); must be finite and ≥ 1.
+    /// The growth factor per retry (default 2.0); must be finite and ≥ 1
+    /// (validated when a client is built). [`delay`](Backoff::delay) counts
+    /// a smaller factor, or NaN, as 1.
     pub fn factor(mut self, factor: f64) -> Self {
         self.factor = factor;
         self
@@ -112,16 +114,24 @@ impl Backoff {
         Duration::from_nanos(fastrand::u64(0..=nanos))
     }
 
-    /// `min(cap, base × factor^retry)`, without jitter.
+    /// `min(cap, base × factor^retry)`, without jitter. Total: no NaN, no
+    /// panic, whatever the settings (they may not have been validated).
     fn ceiling(&self, retry: u32) -> Duration {
-        // factor^64 with factor ≥ 2 is far past any cap; clamping the
-        // exponent keeps powi in range.
-        let exponent = i32::try_from(retry.min(64)).unwrap_or(64);
-        let secs = self.base.as_secs_f64() * self.factor.powi(exponent);
-        match Duration::try_from_secs_f64(secs) {
-            Ok(d) => d.min(self.cap),
-            Err(_) => self.cap,
+        // Zero times anything is zero, but in floats 0 × ∞ is NaN once the
+        // power overflows: answer before computing it.
+        if self.base.is_zero() {
+            return Duration::ZERO;
         }
+        // A factor below 1 (or NaN) fails validation; here it counts as 1.
+        // `max` returns the other operand when one is NaN.
+        let factor = self.factor.max(1.0);
+        // Every u32 is exact in an f64, so the exponent is not clamped (a
+        // factor of 1.01 passes a 60 s cap only after hundreds of retries).
+        // The power overflows to +∞, and the product, with base > 0 and
+        // factor ≥ 1, is at least base: never NaN, never negative.
+        let secs = self.base.as_secs_f64() * factor.powf(f64::from(retry));
+        // +∞ and values past `Duration::MAX` are errors here, not panics.
+        Duration::try_from_secs_f64(secs).map_or(self.cap, |d| d.min(self.cap))
     }
 
     fn validate(&self) -> Result<(), Error> {
@@ -597,6 +607,80 @@ mod tests {
         }
     }
 
+    #[test]
+    fn backoff_with_zero_base_never_waits() {
+        let factors = [
+            1.0,
+            2.0,
+            1000.0,
+            f64::MAX,
+            f64::INFINITY,
+            f64::NAN,
+            0.5,
+            -2.0,
+        ];
+        let retries = [0, 1, 2, 63, 64, 65, 1024, 2000, u32::MAX];
+        for factor in factors {
+            for jitter in [false, true] {
+                let b = Backoff::default()
+                    .base(Duration::ZERO)
+                    .factor(factor)
+                    .jitter(jitter);
+                for retry in retries {
+                    assert_eq!(
+                        b.delay(retry),
+                        Duration::ZERO,
+                        "factor {factor}, retry {retry}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn backoff_reaches_its_cap_when_the_power_overflows() {
+        let cases = [
+            // (base, factor, retry): base × factor^retry is far past the cap.
+            (Duration::from_millis(100), 2.0, 2000),
+            (Duration::from_millis(100), f64::MAX, 2),
+            (Duration::from_millis(100), f64::INFINITY, 1),
+            (Duration::from_nanos(1), 2.0, u32::MAX),
+            // 1.01^2000 ≈ 4e8: a small factor overflows the cap late, not
+            // at some fixed exponent.
+            (Duration::from_secs(1), 1.01, 2000),
+            (Duration::from_secs(1), 1.000_001, u32::MAX),
+        ];
+        let cap = Duration::from_secs(60);
+        for (base, factor, retry) in cases {
+            let b = Backoff::default()
+                .base(base)
+                .factor(factor)
+                .cap(cap)
+                .jitter(false);
+            assert_eq!(
+                b.delay(retry),
+                cap,
+                "base {base:?}, factor {factor}, retry {retry}"
+            );
+        }
+    }
+
+    #[test]
+    fn backoff_with_an_invalid_factor_still_waits_within_the_cap() {
+        for factor in [f64::NAN, -2.0, 0.0, 0.5, f64::NEG_INFINITY] {
+            let b = Backoff::default().factor(factor).jitter(false);
+            assert!(b.validate().is_err(), "factor {factor}");
+            for retry in [0, 1, 2, 3, 64, u32::MAX] {
+                // Counted as a factor of 1: the base, never NaN, never 0.
+                assert_eq!(
+                    b.delay(retry),
+                    Duration::from_millis(100),
+                    "factor {factor}, retry {retry}"
+                );
+            }
+        }
+    }
+
     proptest::proptest! {
         #[test]
         fn backoff_never_exceeds_its_cap(
@@ -613,6 +697,46 @@ mod tests {
                 .jitter(jitter);
             proptest::prop_assert!(backoff.validate().is_ok());
             proptest::prop_assert!(backoff.delay(retry) <= backoff.get_cap());
+        }
+    }
+
+    /// `Backoff::delay` on settings that were never validated: it is public,
+    /// so it must be total on its own.
+    mod backoff_any_settings {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn duration() -> impl Strategy<Value = Duration> {
+            prop_oneof![
+                Just(Duration::ZERO),
+                Just(Duration::MAX),
+                any::<Duration>(),
+                (0u64..100_000).prop_map(Duration::from_millis),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn delay_is_within_the_cap_and_zero_for_a_zero_base(
+                base in duration(),
+                cap in duration(),
+                factor in prop_oneof![
+                    any::<f64>(),
+                    1.0f64..1000.0,
+                    Just(f64::MAX),
+                    Just(f64::INFINITY),
+                    Just(f64::NAN),
+                ],
+                retry in prop_oneof![0u32..100, any::<u32>()],
+                jitter in any::<bool>(),
+            ) {
+                let backoff = Backoff::default().base(base).cap(cap).factor(factor).jitter(jitter);
+                let delay = backoff.delay(retry);
+                prop_assert!(delay <= cap, "{:?} > cap {:?}", delay, cap);
+                if base.is_zero() {
+                    prop_assert_eq!(delay, Duration::ZERO);
+                }
+            }
         }
     }
 
