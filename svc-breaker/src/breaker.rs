@@ -15,7 +15,9 @@
 //!            (rounded up)
 //! ```
 //!
-//! The tag is closed, open, half-open, forced-open or disabled. Because the
+//! The tag is closed, open, half-open, forced-open, disabled, or clearing
+//! (open, its period over, while the failure-rate window is emptied on the
+//! way to half-open). Because the
 //! whole state is one value, every change is one compare-and-swap from a
 //! state that was read to the state that follows it, and a transition can
 //! never be half-applied: there is no window in which a reader sees "open"
@@ -99,6 +101,9 @@ enum Tag {
     HalfOpen = 2,
     ForcedOpen = 3,
     Disabled = 4,
+    // Open, its period over, and one thread clearing the failure-rate window
+    // before it turns the circuit half-open (see `Shared::half_open`).
+    Clearing = 5,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -125,7 +130,8 @@ impl Word {
             1 => Tag::Open,
             2 => Tag::HalfOpen,
             3 => Tag::ForcedOpen,
-            _ => Tag::Disabled,
+            4 => Tag::Disabled,
+            _ => Tag::Clearing,
         }
     }
 
@@ -157,7 +163,7 @@ impl Word {
     fn state(self) -> State {
         match self.tag() {
             Tag::Closed | Tag::Disabled => State::Closed,
-            Tag::Open | Tag::ForcedOpen => State::Open,
+            Tag::Open | Tag::ForcedOpen | Tag::Clearing => State::Open,
             Tag::HalfOpen => State::HalfOpen,
         }
     }
@@ -647,6 +653,9 @@ impl Shared {
                 Tag::ForcedOpen => {
                     return Err(self.reject(CircuitOpen::forced(self.config.reset_timeout)));
                 }
+                // Half-open in a moment, with its trial taken by the thread
+                // that is clearing the window.
+                Tag::Clearing => return Err(self.reject(CircuitOpen::new(Duration::ZERO))),
                 Tag::HalfOpen => {
                     if w.in_flight() >= self.config.half_open_max_calls {
                         return Err(self.reject(CircuitOpen::new(Duration::ZERO)));
@@ -664,10 +673,9 @@ impl Shared {
                         return Err(self.reject(CircuitOpen::new(self.retry_after(deadline, now))));
                     }
                     // The period is over: this caller turns the circuit
-                    // half-open and takes the first trial slot in one CAS.
-                    let next = Word::half_open(w.next_epoch(), 1, 0);
-                    match self.cas(w, next) {
-                        Ok(()) => {
+                    // half-open and takes the first trial slot.
+                    match self.half_open(w, 1) {
+                        Ok(next) => {
                             let t = self.enter(w, next, Reason::ResetTimeout, now, None);
                             return Ok((self.grant(next.epoch(), true, Some(now)), Some(t)));
                         }
@@ -689,9 +697,8 @@ impl Shared {
             if now < w.deadline() {
                 return w;
             }
-            let next = Word::half_open(w.next_epoch(), 0, 0);
-            match self.cas(w, next) {
-                Ok(()) => {
+            match self.half_open(w, 0) {
+                Ok(next) => {
                     let t = self.enter(w, next, Reason::ResetTimeout, now, None);
                     self.notify(&t);
                     return next;
@@ -777,7 +784,7 @@ impl Shared {
                     }
                 }
                 // A permit granted while disabled: statistics only.
-                Tag::Open | Tag::ForcedOpen | Tag::Disabled => return None,
+                Tag::Open | Tag::ForcedOpen | Tag::Disabled | Tag::Clearing => return None,
             };
             match self.cas(w, next) {
                 Ok(()) => {
@@ -787,6 +794,34 @@ impl Shared {
                 Err(actual) => w = actual,
             }
         }
+    }
+
+    /// One attempt to turn the expired open word `from` half-open with
+    /// `in_flight` trials taken: the new word, or the word that was found
+    /// instead.
+    ///
+    /// Under the failure-rate policy the window is emptied first, by the one
+    /// thread that moved the word to `Clearing`, and only then does the
+    /// circuit turn half-open. So the clear is over before any trial can be
+    /// granted, let alone close the circuit, and no call of the next closed
+    /// period can see the failures that opened this one. (Clearing after the
+    /// close, slot by slot, let a success recorded meanwhile re-open the
+    /// circuit on them.) Writers of the closed period that opened stopped
+    /// with the opening, a whole open period ago.
+    fn half_open(&self, from: Word, in_flight: u32) -> Result<Word, Word> {
+        let next = Word::half_open(from.next_epoch(), in_flight, 0);
+        let from = match &self.policy {
+            Policy::Rate(rate) => {
+                let clearing = Word::new(Tag::Clearing, from.epoch(), from.payload());
+                self.cas(from, clearing)?;
+                rate.window.clear();
+                clearing
+            }
+            Policy::Consecutive(_) => from,
+        };
+        // Only a manual transition can move the word from `Clearing`.
+        self.cas(from, next)?;
+        Ok(next)
     }
 
     /// One attempt to open the circuit from `from`; `None` if another
@@ -871,6 +906,11 @@ impl Shared {
             if tag != Tag::Closed && w.tag() == tag {
                 return;
             }
+            if let (Tag::Closed, Policy::Rate(rate)) = (tag, &self.policy) {
+                // Before the CAS, so that no call of the new epoch sees the
+                // old window.
+                rate.window.clear();
+            }
             let next = Word::new(tag, w.next_epoch(), 0);
             match self.cas(w, next) {
                 Ok(()) => {
@@ -897,9 +937,6 @@ impl Shared {
             .store(nanos(now), std::sync::atomic::Ordering::Relaxed);
         if to.tag() == Tag::Closed {
             self.store_reopens(to.epoch(), 0);
-            if let Policy::Rate(rate) = &self.policy {
-                rate.window.clear();
-            }
         }
         Transition {
             from: from.state(),
@@ -969,7 +1006,11 @@ impl Shared {
             half_open_in_flight: if half_open { w.in_flight() } else { 0 },
             half_open_successes: if half_open { w.successes() } else { 0 },
             time_in_state: now.saturating_sub(since),
-            retry_after: (w.tag() == Tag::Open).then(|| self.retry_after(w.deadline(), now)),
+            retry_after: match w.tag() {
+                Tag::Open => Some(self.retry_after(w.deadline(), now)),
+                Tag::Clearing => Some(Duration::ZERO),
+                _ => None,
+            },
         }
     }
 }

@@ -11,9 +11,13 @@
 //! interleaving. Under concurrency the window is approximate in two bounded
 //! ways: a reader may see an aggregate that misses the deltas of calls being
 //! recorded at that instant (at most one per recording thread), and an
-//! outcome recorded at the very moment the circuit closes (and the ring is
-//! cleared) may be lost or may land in the fresh window. A lock would make
-//! it exact at the price of the contention this crate exists to avoid.
+//! outcome of the closed period that opened the circuit whose recording
+//! thread stalled for the whole open period may land in the next window.
+//! The ring is emptied on the way from open to half-open, before any trial
+//! is granted (see `Shared::half_open`), and by `reset()` just before its
+//! transition, so that no call of a new closed period sees the outcomes of
+//! the previous one. A lock would make it exact at the price of the
+//! contention this crate exists to avoid.
 
 use crate::loom::{AtomicU8, AtomicU64, Ordering};
 
@@ -60,7 +64,7 @@ impl Window {
         self.apply(old, code);
     }
 
-    /// Empties the ring (when the circuit closes).
+    /// Empties the ring (on the way to half-open, and on reset).
     pub(crate) fn clear(&self) {
         for slot in self.slots.iter() {
             let old = slot.swap(0, Ordering::AcqRel);

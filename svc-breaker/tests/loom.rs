@@ -305,3 +305,34 @@ fn a_failure_racing_a_success_is_never_lost() {
         }
     });
 }
+
+#[test]
+fn a_call_after_closing_never_sees_the_failures_that_opened() {
+    model(|| {
+        // One failure in a window of 2 (min 1 call) opens; one failure and
+        // one success would open again (50 %).
+        let (b, clock, _) = breaker(
+            Config::default().failure_rate(FailureRate::new(50, 2).min_calls(1)),
+        );
+        b.try_acquire().unwrap().record_failure();
+        assert_eq!(b.state(), State::Open);
+        clock.advance(RESET);
+        // Both race to the trial; the loser may get a permit of the closed
+        // epoch the winner's success starts.
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let b = b.clone();
+                thread::spawn(move || {
+                    if let Ok(permit) = b.try_acquire_owned() {
+                        permit.record_success();
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(b.state(), State::Closed);
+        assert_eq!(b.metrics().failure_rate(), 0.0, "the window starts empty");
+    });
+}
