@@ -10,6 +10,7 @@
 //! |---|---|
 //! | `/users/1`, `users/1` | `http://gw/api/users/1` |
 //! | `/users?active=1` | `http://gw/api/users?active=1` |
+//! | `/users?next=//x&q=%252e` | `http://gw/api/users?next=//x&q=%252e` (only the path is checked) |
 //! | `/files/a%2Fb` | `http://gw/api/files/a%2Fb` (percent-encoding kept) |
 //! | `/a/../b` | `http://gw/api/b` (stays under the prefix) |
 //! | `""` | `http://gw/api` |
@@ -18,7 +19,20 @@
 //! | `/a\b` | rejected: a backslash (browsers and some servers read it as `/`) |
 //! | `/a\r\nHost: evil` | rejected: a control character |
 //! | `/../admin`, `/%2e%2e/admin`, `/..%2fadmin` | rejected: climbs above the prefix |
+//! | `/.//evil`, `/a/..//evil`, `/%2fevil` | rejected: the target would start with `//` after the prefix |
+//! | `/%252e%252e/admin`, `/a/%252e%252e%252f..` | rejected: double-encoded dot segments |
 //! | `/x#frag` | rejected: a fragment is never sent |
+//!
+//! A path is checked as the servers and proxies on the way may read it, not
+//! only as the URL parser does. Some decode `%2F` (and `%5C`) before
+//! routing, some decode twice (a proxy, then the server), and most remove
+//! `.` segments and read `//host` at the start of a target as another host.
+//! So a segment is percent-decoded up to four times: a `..` that shows once
+//! it is decoded again, or behind an encoded slash, is rejected even where a
+//! plain `..` would stay under the prefix; and the joined path, as sent or
+//! decoded, must not open with an empty segment after the prefix
+//! (`/api//evil`: a gateway that strips `/api` forwards `//evil`). The query
+//! is the service's business and is not checked.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -35,6 +49,8 @@ pub(crate) enum PathProblem {
     Control,
     Fragment,
     Climbs,
+    DoubleEncoded,
+    EmptySegment,
     LeavesService,
 }
 
@@ -51,6 +67,13 @@ impl fmt::Display for PathProblem {
             }
             PathProblem::Fragment => "a fragment (`#...`) is never sent to the server",
             PathProblem::Climbs => "`..` segments climb above the service's base path",
+            PathProblem::DoubleEncoded => {
+                "double-encoded dot segments (`%252e%252e`) climb on servers that decode twice"
+            }
+            PathProblem::EmptySegment => {
+                "an empty segment at the start of the path (`/.//x`, `/a/..//x`, `/%2fx`) \
+                 makes the target start with `//`, which names another host"
+            }
             PathProblem::LeavesService => "the joined URL leaves the service's base URL",
         })
     }
@@ -76,10 +99,15 @@ fn has_scheme(s: &str) -> bool {
     }
 }
 
+/// How many times a path is percent-decoded when it is checked: once by
+/// the server, once more by a proxy in front of it, and a margin. The bound
+/// keeps the check linear on `%25252525...`.
+const DECODE_ROUNDS: usize = 4;
+
 /// Percent-decodes `segment` (invalid escapes are kept as is) into bytes;
 /// borrows when there is nothing to decode (the common case, on every call).
-fn percent_decode(segment: &str) -> Cow<'_, [u8]> {
-    let bytes = segment.as_bytes();
+fn percent_decode<S: AsRef<[u8]> + ?Sized>(segment: &S) -> Cow<'_, [u8]> {
+    let bytes = segment.as_ref();
     if !bytes.contains(&b'%') {
         return Cow::Borrowed(bytes);
     }
@@ -100,10 +128,20 @@ fn percent_decode(segment: &str) -> Cow<'_, [u8]> {
     Cow::Owned(out)
 }
 
+/// Does a decoded segment read as `..` to some server: `..` itself, `..`
+/// behind an encoded slash or backslash (`..%2f..`), or `..;params` (Tomcat
+/// and Jetty read it as `..`)?
+fn hides_dot_dot(decoded: &[u8]) -> bool {
+    decoded
+        .split(|b| matches!(b, b'/' | b'\\'))
+        .any(|part| part == b".." || part.starts_with(b"..;"))
+}
+
 /// Checks the dot segments of `path` (the part before `?`): a `..` that
 /// would climb above the prefix is rejected, and so is a segment hiding a
 /// `..` behind an encoded slash (`..%2f..`), which a server decoding `%2F`
-/// before routing would climb with.
+/// before routing would climb with, or behind a second encoding
+/// (`%252e%252e`), which a server decoding twice would climb with.
 fn check_dot_segments(path: &str) -> Result<(), PathProblem> {
     let mut depth: usize = 0;
     for segment in path.split('/') {
@@ -111,22 +149,54 @@ fn check_dot_segments(path: &str) -> Result<(), PathProblem> {
         match &*decoded {
             b"" | b"." => {}
             b".." => depth = depth.checked_sub(1).ok_or(PathProblem::Climbs)?,
-            // Tomcat and Jetty read `..;params` as `..`.
-            other if other.starts_with(b"..;") => return Err(PathProblem::Climbs),
-            other => {
-                if other.contains(&b'/') || other.contains(&b'\\') {
-                    let hides_dots = other
-                        .split(|b| *b == b'/' || *b == b'\\')
-                        .any(|part| part == b"..");
-                    if hides_dots {
-                        return Err(PathProblem::Climbs);
-                    }
-                }
-                depth += 1;
+            other if hides_dot_dot(other) => return Err(PathProblem::Climbs),
+            _ => depth += 1,
+        }
+        // Decoded again, as behind a proxy that decodes too. Decoding only
+        // ever shrinks a segment, so an unchanged length means it is done.
+        let mut current = decoded;
+        for _ in 1..DECODE_ROUNDS {
+            if !current.contains(&b'%') {
+                break;
             }
+            let next = percent_decode(&*current).into_owned();
+            if next.len() == current.len() {
+                break;
+            }
+            if hides_dot_dot(&next) {
+                return Err(PathProblem::DoubleEncoded);
+            }
+            current = Cow::Owned(next);
         }
     }
     Ok(())
+}
+
+/// Does `rest` (a joined path after the prefix: empty or starting with `/`)
+/// start with an empty segment once its leading `.` segments are removed,
+/// as it is or percent-decoded up to [`DECODE_ROUNDS`] times? Then a server
+/// would see a target starting with `//` (`//evil`, `/.%2f%2fevil`, `/%2fevil`).
+fn opens_with_empty_segment(rest: &str) -> bool {
+    let mut current = Cow::Borrowed(rest.as_bytes());
+    for round in 0..=DECODE_ROUNDS {
+        let mut parts = current
+            .split(|b| matches!(b, b'/' | b'\\'))
+            .skip(1) // before the leading `/`
+            .skip_while(|part| *part == b".");
+        // `/` alone, or `/./`, is the prefix itself.
+        if matches!((parts.next(), parts.next()), (Some(b""), Some(_))) {
+            return true;
+        }
+        if round == DECODE_ROUNDS || !current.contains(&b'%') {
+            break;
+        }
+        let next = percent_decode(&*current).into_owned();
+        if next.len() == current.len() {
+            break;
+        }
+        current = Cow::Owned(next);
+    }
+    false
 }
 
 /// Joins `path` onto `base`, or says why it cannot.
@@ -176,12 +246,20 @@ pub(crate) fn join(base: &Url, path: &str) -> Result<Url, PathProblem> {
         && url.port_or_known_default() == base.port_or_known_default()
         && url.username() == base.username()
         && url.password() == base.password();
-    let under_prefix = match url.path().strip_prefix(prefix) {
-        Some(rest) => rest.is_empty() || rest.starts_with('/'),
-        None => false,
-    };
-    if !same_service || !under_prefix || url.fragment().is_some() {
+    let rest = url
+        .path()
+        .strip_prefix(prefix)
+        .filter(|rest| rest.is_empty() || rest.starts_with('/'));
+    let Some(rest) = rest else {
         return Err(PathProblem::LeavesService);
+    };
+    if !same_service || url.fragment().is_some() {
+        return Err(PathProblem::LeavesService);
+    }
+    // Dot segments resolved by the parser can leave an empty one at the
+    // start: `/.//evil` and `/a/..//evil` are `//evil` under an empty prefix.
+    if opens_with_empty_segment(rest) {
+        return Err(PathProblem::EmptySegment);
     }
     Ok(url)
 }
@@ -236,6 +314,39 @@ mod tests {
         assert_eq!(&*percent_decode("%2"), b"%2");
         assert_eq!(&*percent_decode("%zz."), b"%zz.");
         assert_eq!(&*percent_decode("a%2fb"), b"a/b");
+    }
+
+    #[test]
+    fn dot_dot_hidden_by_decoding_is_found() {
+        for hidden in ["..", "../a", "a/..", "..\\a", "..;x", "a/..;x"] {
+            assert!(hides_dot_dot(hidden.as_bytes()), "{hidden:?}");
+        }
+        for plain in ["", ".", "...", "a..", "..a", "a/.../b", ";..", "a/./b"] {
+            assert!(!hides_dot_dot(plain.as_bytes()), "{plain:?}");
+        }
+    }
+
+    #[test]
+    fn empty_first_segment_is_found_as_sent_and_decoded() {
+        for opens in [
+            "//x",
+            "///",
+            "//",
+            "/.//x",
+            "/%2fx",
+            "/%2Fx",
+            "/%5cx",
+            "/%252fx",
+            "/%2e%2f%2fx",
+            "/.%2f/x",
+        ] {
+            assert!(opens_with_empty_segment(opens), "{opens:?}");
+        }
+        for fine in [
+            "", "/", "/./", "/x", "/x//y", "/x/", "/x%2f", "/a%2fb", "/%2e", "/%25", "/%2",
+        ] {
+            assert!(!opens_with_empty_segment(fine), "{fine:?}");
+        }
     }
 
     #[test]
