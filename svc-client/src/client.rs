@@ -20,7 +20,7 @@ use tracing::field::Empty;
 use url::Url;
 
 use crate::config::{ClientConfig, Pool};
-use crate::decode::{decode_response_with_limit, without_credentials};
+use crate::decode::decode_response_with_limit;
 use crate::error::Error;
 use crate::header::{HeaderMap, HeaderName, HeaderValue};
 use crate::paths;
@@ -175,7 +175,7 @@ impl Client {
                 "base_url",
                 format!(
                     "{} is not an http or https URL with a host",
-                    without_credentials(&base_url)
+                    svc_discovery::Redacted::new(&base_url)
                 ),
             ));
         }
@@ -184,7 +184,7 @@ impl Client {
                 "base_url",
                 format!(
                     "{} must not have a query or fragment",
-                    without_credentials(&base_url)
+                    svc_discovery::Redacted::new(&base_url)
                 ),
             ));
         }
@@ -374,7 +374,7 @@ impl fmt::Debug for Client {
             .field("service", &self.inner.service)
             .field(
                 "base_url",
-                &without_credentials(&self.inner.base_url).as_str(),
+                &svc_discovery::Redacted::new(&self.inner.base_url),
             )
             .field("circuit_state", &self.circuit_state())
             .finish_non_exhaustive()

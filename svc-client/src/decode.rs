@@ -88,7 +88,7 @@ pub async fn decode_response_with_limit<T: DeserializeOwned>(
 ) -> Result<T, Error> {
     let mut failure = Failure {
         status: resp.status(),
-        url: without_credentials(resp.url()),
+        url: svc_discovery::strip_userinfo(resp.url()).into_owned(),
         content_type: resp
             .headers()
             .get(http::header::CONTENT_TYPE)
@@ -199,16 +199,6 @@ pub(crate) fn snippet(body: &[u8]) -> String {
         out.push('…');
     }
     out
-}
-
-/// `url` without username and password.
-pub(crate) fn without_credentials(url: &Url) -> Url {
-    let mut url = url.clone();
-    if !url.username().is_empty() || url.password().is_some() {
-        let _ = url.set_username("");
-        let _ = url.set_password(None);
-    }
-    url
 }
 
 #[cfg(test)]

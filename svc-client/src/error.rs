@@ -11,6 +11,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use svc_discovery::Redacted;
 use url::Url;
 
 use crate::paths::PathProblem;
@@ -362,7 +363,7 @@ impl fmt::Debug for Error {
                 .field("source", source),
             Kind::Decode(e) => d
                 .field("status", &e.status)
-                .field("url", &e.url.as_str())
+                .field("url", &Redacted::new(&e.url))
                 .field("content_type", &e.content_type)
                 .field("body", &e.snippet)
                 .field("source", &e.source),
@@ -406,19 +407,27 @@ pub(crate) fn chain(err: &Error) -> String {
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.problem {
-            DecodeProblem::Status => {
-                write!(f, "unexpected status {} from {}", self.status, self.url)?
-            }
+            DecodeProblem::Status => write!(
+                f,
+                "unexpected status {} from {}",
+                self.status,
+                Redacted::new(&self.url)
+            )?,
             DecodeProblem::TooLarge { limit } => write!(
                 f,
                 "response body from {} exceeds the limit of {limit} bytes",
-                self.url
+                Redacted::new(&self.url)
             )?,
-            DecodeProblem::Body => write!(f, "could not read the response body from {}", self.url)?,
+            DecodeProblem::Body => write!(
+                f,
+                "could not read the response body from {}",
+                Redacted::new(&self.url)
+            )?,
             DecodeProblem::Json => write!(
                 f,
                 "could not decode the JSON response from {} ({})",
-                self.url, self.status
+                Redacted::new(&self.url),
+                self.status
             )?,
         }
         match &self.content_type {

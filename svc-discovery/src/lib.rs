@@ -89,7 +89,7 @@ mod registry;
 mod resolve;
 
 pub use error::Error;
-pub use redact::{Redacted, redact, redact_str};
+pub use redact::{Redacted, redact, redact_str, strip_userinfo, url_full};
 pub use registry::{Iter, Registry};
 pub use url::Url;
 

@@ -1,25 +1,39 @@
-//! Showing URLs without their secrets.
+//! Showing URLs without their secrets: the one redaction policy of svc.
 //!
-//! Service URLs may carry credentials (`http://user:password@host`), and a
-//! URL that reaches a log line, an error message or a span attribute is as
-//! good as published. Every URL this workspace prints goes through this
-//! module first. Two entry points:
+//! Service URLs may carry credentials (`http://user:password@host`) and
+//! queries may carry tokens (`/verify?token=…&sig=…`); a URL that reaches a
+//! log line, an error message or a span attribute is as good as published.
+//! Every crate of the workspace shows URLs through this module only, in one
+//! of two forms:
 //!
-//! - [`Redacted`] / [`redact`] for a parsed [`Url`]: the password becomes
-//!   `***`, a lone user name (often a token: `https://<token>@host`) becomes
-//!   `***`, and the values of the query parameters OpenTelemetry lists as
-//!   sensitive (`AWSAccessKeyId`, `Signature`, `sig`, `X-Goog-Signature`)
-//!   become `***`. Everything else is kept, so the line stays useful.
-//! - [`redact_str`] for a string that may not even parse (a bad configuration
-//!   value): without a parser to trust, it hides everything up to the last
-//!   `@` after the scheme, and the whole query and fragment.
+//! | form | userinfo | query values | for |
+//! |---|---|---|---|
+//! | [`Redacted`] / [`redact`] | `user:***@` (a lone user name, often a token, becomes `***@`) | every value `***`, keys kept | error messages, log lines, `Debug` |
+//! | [`url_full`] | removed | `REDACTED` for `AWSAccessKeyId`, `Signature`, `sig`, `X-Goog-Signature`; others kept | the OpenTelemetry `url.full` span attribute |
+//!
+//! The second form is what the OpenTelemetry HTTP conventions ask of
+//! `url.full`: a trace backend is access-controlled and the query is
+//! often what makes a span useful, while logs and error messages travel
+//! much further (to ticket trackers, to the caller's own caller), so they
+//! carry no query value at all.
+//!
+//! [`redact_str`] is for a string that may not even parse (a bad
+//! configuration value): without a parser to trust, it hides everything up
+//! to the last `@` after the scheme, and the whole query and fragment.
+//! [`strip_userinfo`] gives a [`Url`] without credentials, for errors that
+//! hand a URL back to their caller.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use url::{Position, Url};
 
-/// The replacement for every hidden part.
+/// The replacement for every hidden part of a message or log line.
 const MASK: &str = "***";
+
+/// The replacement for sensitive query values in `url.full`
+/// (OpenTelemetry HTTP conventions).
+const OTEL_MASK: &str = "REDACTED";
 
 /// Query parameters whose values are secrets, per the OpenTelemetry HTTP
 /// semantic conventions for `url.full` and `url.query`.
@@ -29,8 +43,9 @@ const SENSITIVE_QUERY_KEYS: [&str; 4] = ["AWSAccessKeyId", "Signature", "sig", "
 ///
 /// `Display` writes the URL with the password replaced by `***` (the user
 /// name is kept when a password follows it; a lone user name is replaced,
-/// since it is often a token) and with the values of well-known signature
-/// query parameters replaced by `***`. `Debug` writes the same text, quoted.
+/// since it is often a token), every query value replaced by `***` (the
+/// keys are kept) and the fragment replaced by `***`. `Debug` writes the
+/// same text, quoted.
 /// Nothing is allocated: use it directly in `format!`, `tracing` fields and
 /// error messages.
 ///
@@ -43,8 +58,11 @@ const SENSITIVE_QUERY_KEYS: [&str; 4] = ["AWSAccessKeyId", "Signature", "sig", "
 /// let url = Url::parse("http://app:hunter2@auth-svc:8001/api").unwrap();
 /// assert_eq!(Redacted::new(&url).to_string(), "http://app:***@auth-svc:8001/api");
 ///
-/// let url = Url::parse("https://ghp_token@git.example/repo").unwrap();
-/// assert_eq!(format!("{:?}", Redacted::new(&url)), r#""https://***@git.example/repo""#);
+/// let url = Url::parse("https://ghp_token@git.example/repo?token=abc&page=2").unwrap();
+/// assert_eq!(
+///     format!("{:?}", Redacted::new(&url)),
+///     r#""https://***@git.example/repo?token=***&page=***""#
+/// );
 /// ```
 #[derive(Clone, Copy)]
 pub struct Redacted<'a> {
@@ -93,10 +111,10 @@ impl fmt::Display for Redacted<'_> {
         f.write_str(&url[Position::BeforeHost..Position::AfterPath])?;
         if let Some(query) = url.query() {
             f.write_str("?")?;
-            write_query(f, query)?;
+            write_query(f, query, |_| true, MASK)?;
         }
-        if let Some(fragment) = url.fragment() {
-            write!(f, "#{fragment}")?;
+        if url.fragment().is_some() {
+            write!(f, "#{MASK}")?;
         }
         Ok(())
     }
@@ -108,24 +126,94 @@ impl fmt::Debug for Redacted<'_> {
     }
 }
 
-/// Writes `query`, masking the values of sensitive parameters.
-fn write_query(f: &mut fmt::Formatter<'_>, query: &str) -> fmt::Result {
+/// Writes `query`, replacing with `mask` the value of every parameter
+/// whose key `hide` selects.
+fn write_query(
+    out: &mut impl fmt::Write,
+    query: &str,
+    hide: impl Fn(&str) -> bool,
+    mask: &str,
+) -> fmt::Result {
     for (i, pair) in query.split('&').enumerate() {
         if i > 0 {
-            f.write_str("&")?;
+            out.write_str("&")?;
         }
         match pair.split_once('=') {
-            Some((key, _))
-                if SENSITIVE_QUERY_KEYS
-                    .iter()
-                    .any(|k| k.eq_ignore_ascii_case(key)) =>
-            {
-                write!(f, "{key}={MASK}")?;
-            }
-            _ => f.write_str(pair)?,
+            Some((key, _)) if hide(key) => write!(out, "{key}={mask}")?,
+            _ => out.write_str(pair)?,
         }
     }
     Ok(())
+}
+
+/// Is `key` one of the query parameters OpenTelemetry lists as sensitive?
+fn is_sensitive_query_key(key: &str) -> bool {
+    SENSITIVE_QUERY_KEYS
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(key))
+}
+
+/// `url` as the OpenTelemetry `url.full` attribute: without userinfo, and
+/// with the values of `AWSAccessKeyId`, `Signature`, `sig` and
+/// `X-Goog-Signature` replaced by `REDACTED`. Borrows when there is
+/// nothing to hide (the common case, on every request).
+///
+/// ```
+/// use svc_discovery::url_full;
+/// use url::Url;
+///
+/// let url = Url::parse("http://app:hunter2@gw/v1?sig=abc&page=2").unwrap();
+/// assert_eq!(url_full(&url), "http://gw/v1?sig=REDACTED&page=2");
+/// let plain = Url::parse("http://gw/v1?page=2").unwrap();
+/// assert!(matches!(url_full(&plain), std::borrow::Cow::Borrowed(_)));
+/// ```
+pub fn url_full(url: &Url) -> Cow<'_, str> {
+    let has_userinfo = !url.username().is_empty() || url.password().is_some();
+    let sensitive_query = url.query().is_some_and(|q| {
+        q.split('&').any(|pair| {
+            pair.split_once('=')
+                .is_some_and(|(k, _)| is_sensitive_query_key(k))
+        })
+    });
+    if !has_userinfo && !sensitive_query {
+        return Cow::Borrowed(url.as_str());
+    }
+    let mut out = String::with_capacity(url.as_str().len());
+    out.push_str(&url[..Position::BeforeUsername]);
+    out.push_str(&url[Position::BeforeHost..Position::AfterPath]);
+    if let Some(query) = url.query() {
+        out.push('?');
+        // Writing into a `String` cannot fail.
+        let _ = write_query(&mut out, query, is_sensitive_query_key, OTEL_MASK);
+    }
+    if let Some(fragment) = url.fragment() {
+        out.push('#');
+        out.push_str(fragment);
+    }
+    Cow::Owned(out)
+}
+
+/// `url` without its user name and password (the userinfo of
+/// `http://user:pass@host/`), for an error that hands the URL back to its
+/// caller. Borrows when there is nothing to strip.
+///
+/// ```
+/// use svc_discovery::strip_userinfo;
+/// use url::Url;
+///
+/// let url = Url::parse("https://alice:s3cret@api.test:8443/v1?q=1").unwrap();
+/// assert_eq!(strip_userinfo(&url).as_str(), "https://api.test:8443/v1?q=1");
+/// ```
+pub fn strip_userinfo(url: &Url) -> Cow<'_, Url> {
+    if url.username().is_empty() && url.password().is_none() {
+        return Cow::Borrowed(url);
+    }
+    let mut clean = url.clone();
+    // Both only fail for URLs that cannot have credentials, which then
+    // have none to strip.
+    let _ = clean.set_username("");
+    let _ = clean.set_password(None);
+    Cow::Owned(clean)
 }
 
 /// The URL as a string without its credentials; see [`Redacted`].
@@ -135,7 +223,7 @@ fn write_query(f: &mut fmt::Formatter<'_>, query: &str) -> fmt::Result {
 /// use url::Url;
 ///
 /// let url = Url::parse("http://app:hunter2@gw/api/v1?sig=abc&page=2").unwrap();
-/// assert_eq!(redact(&url), "http://app:***@gw/api/v1?sig=***&page=2");
+/// assert_eq!(redact(&url), "http://app:***@gw/api/v1?sig=***&page=***");
 /// ```
 pub fn redact(url: &Url) -> String {
     Redacted::new(url).to_string()
@@ -228,16 +316,39 @@ mod tests {
             ("http://token@host/a", "http://***@host/a"),
             (
                 "https://u:p@[::1]:8443/x?y=1#z",
-                "https://u:***@[::1]:8443/x?y=1#z",
+                "https://u:***@[::1]:8443/x?y=***#***",
             ),
             (
                 "http://h/?X-Goog-Signature=abc&a=b&SIG=c&sig&Signature=",
-                "http://h/?X-Goog-Signature=***&a=b&SIG=***&sig&Signature=***",
+                "http://h/?X-Goog-Signature=***&a=***&SIG=***&sig&Signature=***",
+            ),
+            (
+                "http://h/verify?token=t0k&sig=s1g",
+                "http://h/verify?token=***&sig=***",
             ),
             ("mailto:someone@example.com", "mailto:someone@example.com"),
             ("http://h/?", "http://h/?"),
         ] {
             assert_eq!(shown(url), expected, "{url}");
+        }
+    }
+
+    #[test]
+    fn url_full_follows_the_opentelemetry_conventions() {
+        for (url, expected) in [
+            (
+                "http://h/verify?token=t&sig=s",
+                "http://h/verify?token=t&sig=REDACTED",
+            ),
+            ("http://u:p@h:81/x", "http://h:81/x"),
+            ("http://tok@h/x?a=1", "http://h/x?a=1"),
+            (
+                "http://h/?AWSAccessKeyId=a&Signature=b&x-goog-signature=c&q=d#f",
+                "http://h/?AWSAccessKeyId=REDACTED&Signature=REDACTED&x-goog-signature=REDACTED&q=d#f",
+            ),
+            ("http://h/?sig", "http://h/?sig"),
+        ] {
+            assert_eq!(url_full(&Url::parse(url).unwrap()), expected, "{url}");
         }
     }
 

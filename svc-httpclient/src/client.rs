@@ -33,7 +33,7 @@ use crate::budget::Budget;
 use crate::config::{Config, is_sensitive_header};
 use crate::error::{Error, Kind, chain_to_string};
 use crate::observe::{AttemptEnd, AttemptStart};
-use crate::redact::{origin_key, strip_credentials};
+use crate::origin::origin_key;
 use crate::request::{CallOptions, RequestBuilder};
 use crate::retry::{IDEMPOTENCY_KEY, honours_retry_after, parse_retry_after, replay_allowed};
 use crate::{CircuitBreaker, Outcome, State};
@@ -467,7 +467,7 @@ macro_rules! attempt_span {
                 "http.request.method" = $method.as_str(),
                 "server.address" = $url.host_str().unwrap_or_default(),
                 "server.port" = i64::from($url.port_or_known_default().unwrap_or_default()),
-                "url.full" = $url.as_str(),
+                "url.full" = &*svc_discovery::url_full($url),
                 "http.response.status_code" = Empty,
                 "http.request.resend_count" = Empty,
                 "error.type" = Empty,
@@ -481,7 +481,7 @@ macro_rules! attempt_span {
                 "http.request.method" = $method.as_str(),
                 "server.address" = $url.host_str().unwrap_or_default(),
                 "server.port" = i64::from($url.port_or_known_default().unwrap_or_default()),
-                "url.full" = $url.as_str(),
+                "url.full" = &*svc_discovery::url_full($url),
                 "http.response.status_code" = Empty,
                 "http.request.resend_count" = Empty,
                 "error.type" = Empty,
@@ -544,7 +544,7 @@ impl Client {
             .unwrap_or_else(|| start + Duration::from_secs(60 * 60 * 24 * 365));
         self.prepare(&mut request);
         let method = request.method().clone();
-        let url = strip_credentials(request.url()).into_owned();
+        let url = svc_discovery::strip_userinfo(request.url()).into_owned();
         let origin = self.origin(request.url());
         let replay = replay_allowed(&method, request.headers(), opts.retry_unsafe);
         let replayable_body = request.body().is_none_or(|b| b.as_bytes().is_some());
@@ -669,7 +669,7 @@ impl Client {
                         tracing::debug!(
                             target: "svc_httpclient",
                             method = %method,
-                            url = %url,
+                            url = %svc_discovery::Redacted::new(&url),
                             attempt = sent,
                             reason = error_type.unwrap_or("unknown"),
                             wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
@@ -798,7 +798,7 @@ impl Client {
             tracing::warn!(
                 target: "svc_httpclient",
                 method = err.inner_method().map(Method::as_str).unwrap_or_default(),
-                url = err.url().map(Url::as_str).unwrap_or_default(),
+                url = err.url().map(svc_discovery::redact).unwrap_or_default(),
                 origin = &*origin.key,
                 attempts = err.attempts(),
                 cause = %chain_to_string(&err),
@@ -824,7 +824,7 @@ impl Client {
             tracing::warn!(
                 target: "svc_httpclient",
                 method = method.as_str(),
-                url = url.as_str(),
+                url = %svc_discovery::Redacted::new(url),
                 attempts,
                 status = status.as_u16(),
                 cause = why,

@@ -7,8 +7,9 @@
 //! still answer when the error is wrapped (by the svc-client facade, or by
 //! the budget error wrapping the last attempt's error).
 //!
-//! URLs inside are stripped of credentials when the error is built, so no
-//! `Display`, `Debug` or log line can leak a password.
+//! URLs inside are stripped of credentials when the error is built, and
+//! `Display` and `Debug` show them through `svc_discovery::Redacted` (no
+//! query values), so no message or log line can leak a password or a token.
 
 use std::borrow::Cow;
 use std::error::Error as StdError;
@@ -96,7 +97,7 @@ impl Error {
 
     /// Sets the URL, stripping credentials.
     pub(crate) fn with_url(mut self, url: &Url) -> Error {
-        self.inner.url = Some(crate::redact::strip_credentials(url).into_owned());
+        self.inner.url = Some(svc_discovery::strip_userinfo(url).into_owned());
         self
     }
 
@@ -192,7 +193,8 @@ impl Error {
         self.inner.attempts
     }
 
-    /// The URL of the request, without credentials.
+    /// The URL of the request, without credentials (but with its query:
+    /// show it with `svc_discovery::Redacted` when it may hold tokens).
     pub fn url(&self) -> Option<&Url> {
         self.inner.url.as_ref()
     }
@@ -226,7 +228,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let inner = &*self.inner;
         let target = match &inner.url {
-            Some(url) => format!(" to {url}"),
+            Some(url) => format!(" to {}", svc_discovery::Redacted::new(url)),
             None => String::new(),
         };
         let attempts = Attempts(inner.attempts);
@@ -267,7 +269,7 @@ impl fmt::Debug for Error {
             d.field("method", method);
         }
         if let Some(url) = &inner.url {
-            d.field("url", &url.as_str());
+            d.field("url", &svc_discovery::Redacted::new(url));
         }
         if inner.attempts > 0 {
             d.field("attempts", &inner.attempts);

@@ -93,7 +93,7 @@ mod client;
 mod config;
 mod error;
 mod observe;
-mod redact;
+mod origin;
 mod request;
 mod retry;
 

@@ -299,3 +299,38 @@ async fn observer_hooks_run_inside_the_attempt_span() {
     assert_eq!(seen[1].headers["x-attempt"], "1");
     let _ = Outcome::Success;
 }
+
+#[tokio::test(start_paused = true)]
+async fn query_values_never_appear_in_errors_or_logs_and_signatures_not_in_spans() {
+    let (spans, logs, _guard) = capture();
+    let url = format!(
+        "http://{}/verify?token=tok-8c1f&sig=sig-51d0",
+        support::closed_port()
+    );
+    let err = client(Config::default().max_retries(1))
+        .get(&url)
+        .await
+        .unwrap_err();
+    assert!(err.is_connect(), "{err}");
+    // The call's own events; a `fmt` layer also prints the attempt span's
+    // `url.full` beside events of other crates, which carries what the
+    // OpenTelemetry conventions keep (all but the signatures).
+    let events: Vec<String> = logs
+        .contents()
+        .lines()
+        .filter(|l| l.contains("http call failed") || l.contains("retrying request"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(events.len(), 2, "{events:#?}");
+    let texts = format!("{err} {err:?} {events:?}");
+    assert!(
+        !texts.contains("tok-8c1f") && !texts.contains("sig-51d0"),
+        "{texts}"
+    );
+    let attempts = spans.named("HTTP GET");
+    assert_eq!(attempts.len(), 2);
+    for span in attempts {
+        let full = &span.fields["url.full"];
+        assert!(full.ends_with("?token=tok-8c1f&sig=REDACTED"), "{full}");
+    }
+}

@@ -1,22 +1,8 @@
-//! Keeping credentials out of errors, spans and logs, and naming origins.
+//! Naming origins: the key of the per-origin breaker and budget.
 
 use std::borrow::Cow;
 
 use url::{Position, Url};
-
-/// `url` without its user name and password (the userinfo of
-/// `http://user:pass@host/`). Borrows when there is nothing to strip.
-pub(crate) fn strip_credentials(url: &Url) -> Cow<'_, Url> {
-    if url.username().is_empty() && url.password().is_none() {
-        return Cow::Borrowed(url);
-    }
-    let mut clean = url.clone();
-    // Both only fail for URLs that cannot have credentials, which then
-    // have none to strip.
-    let _ = clean.set_username("");
-    let _ = clean.set_password(None);
-    Cow::Owned(clean)
-}
 
 /// The origin of `url` as `scheme://host[:port]`, the key of the per-origin
 /// breaker and budget. The `url` crate drops default ports and lower-cases
@@ -36,22 +22,9 @@ pub(crate) fn origin_key(url: &Url) -> Cow<'_, str> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn credentials_are_stripped() {
-        let url = Url::parse("https://alice:s3cret@api.test:8443/v1?q=1").unwrap();
-        assert_eq!(
-            strip_credentials(&url).as_str(),
-            "https://api.test:8443/v1?q=1"
-        );
-        let user_only = Url::parse("http://alice@api.test/").unwrap();
-        assert_eq!(strip_credentials(&user_only).as_str(), "http://api.test/");
-        let clean = Url::parse("http://api.test/").unwrap();
-        assert!(matches!(strip_credentials(&clean), Cow::Borrowed(_)));
-    }
-
     proptest::proptest! {
         #[test]
-        fn stripped_urls_and_origin_keys_never_hold_the_password(
+        fn origin_keys_never_hold_the_password(
             user in "[a-z]{1,8}",
             password in "[A-Za-z0-9]{12,20}",
             host in "[a-z]{1,10}(\\.[a-z]{2,5})?",
@@ -60,9 +33,8 @@ mod tests {
         ) {
             let port = port.map(|p| format!(":{p}")).unwrap_or_default();
             let url = Url::parse(&format!("http://{user}:{password}@{host}{port}{path}")).unwrap();
-            proptest::prop_assert!(!strip_credentials(&url).as_str().contains(&password));
             proptest::prop_assert!(!origin_key(&url).contains(&password));
-            let clean = strip_credentials(&url).into_owned();
+            let clean = svc_discovery::strip_userinfo(&url).into_owned();
             proptest::prop_assert_eq!(origin_key(&url), origin_key(&clean));
         }
     }
