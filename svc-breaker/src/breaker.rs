@@ -195,6 +195,24 @@ fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// Stores `epoch << shift | value` in `cell` unless it holds a newer epoch
+/// already (0 is "never written"): a thread that made a transition and was
+/// delayed cannot overwrite what a later transition wrote.
+fn store_newer(cell: &AtomicU64, shift: u32, epoch: u32, value: u64) {
+    let new = u64::from(epoch) << shift | value;
+    let mut current = cell.load(Ordering::Acquire);
+    loop {
+        let stored_epoch = (current >> shift) as u32;
+        if stored_epoch != 0 && !newer(epoch, stored_epoch) {
+            return;
+        }
+        match cell.compare_exchange(current, new, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return,
+            Err(actual) => current = actual,
+        }
+    }
+}
+
 // ===== shared state =====
 
 enum Policy {
@@ -340,6 +358,11 @@ struct Shared {
     // written only by the thread whose CAS made a transition, and only if its
     // epoch is newer than the stored one.
     reopens: AtomicU64,
+    // With `max_half_open_wait`: `epoch << 40 | deadline in ms` of the
+    // current half-open period, written by the thread that entered it, and
+    // only if its epoch is newer. A half-open word whose epoch is not the
+    // stored one has just been entered (its deadline is being written).
+    half_open_until: AtomicU64,
     // Statistics and jitter only: never part of a decision.
     since: StatU64,
     rng: StatU64,
@@ -435,6 +458,7 @@ impl CircuitBreaker {
                 origin: now,
                 counters: Counters::new(),
                 reopens: AtomicU64::new(0),
+                half_open_until: AtomicU64::new(0),
                 since: StatU64::new(0),
                 rng: StatU64::new(seed),
             }),
@@ -614,11 +638,7 @@ impl Shared {
     fn is_slow(&self, grant: Grant, outcome: Outcome, elapsed: Option<Duration>) -> bool {
         match (self.slow_call_duration, outcome) {
             (Some(limit), Outcome::Success | Outcome::Failure) => elapsed
-                .or_else(|| {
-                    grant
-                        .started()
-                        .map(|t0| self.now().saturating_sub(t0))
-                })
+                .or_else(|| grant.started().map(|t0| self.now().saturating_sub(t0)))
                 .is_some_and(|e| e >= limit),
             _ => false,
         }
@@ -657,6 +677,14 @@ impl Shared {
                 // that is clearing the window.
                 Tag::Clearing => return Err(self.reject(CircuitOpen::new(Duration::ZERO))),
                 Tag::HalfOpen => {
+                    if self.half_open_expired(w) {
+                        // Rejected below by the open circuit.
+                        if let Some(t) = self.open(w, Reason::HalfOpenTimeout) {
+                            self.notify(&t);
+                        }
+                        w = self.load();
+                        continue;
+                    }
                     if w.in_flight() >= self.config.half_open_max_calls {
                         return Err(self.reject(CircuitOpen::new(Duration::ZERO)));
                     }
@@ -674,7 +702,7 @@ impl Shared {
                     }
                     // The period is over: this caller turns the circuit
                     // half-open and takes the first trial slot.
-                    match self.half_open(w, 1) {
+                    match self.half_open(w, 1, now) {
                         Ok(next) => {
                             let t = self.enter(w, next, Reason::ResetTimeout, now, None);
                             return Ok((self.grant(next.epoch(), true, Some(now)), Some(t)));
@@ -686,10 +714,18 @@ impl Shared {
         }
     }
 
-    /// The current word, turning an expired open period into half-open.
+    /// The current word, turning an expired open period into half-open and
+    /// an expired half-open period into open.
     fn current(&self) -> Word {
         let mut w = self.load();
         loop {
+            if w.tag() == Tag::HalfOpen && self.half_open_expired(w) {
+                if let Some(t) = self.open(w, Reason::HalfOpenTimeout) {
+                    self.notify(&t);
+                }
+                w = self.load();
+                continue;
+            }
             if w.tag() != Tag::Open {
                 return w;
             }
@@ -697,7 +733,7 @@ impl Shared {
             if now < w.deadline() {
                 return w;
             }
-            match self.half_open(w, 0) {
+            match self.half_open(w, 0, now) {
                 Ok(next) => {
                     let t = self.enter(w, next, Reason::ResetTimeout, now, None);
                     self.notify(&t);
@@ -755,6 +791,16 @@ impl Shared {
                         return rate.tripped().and_then(|reason| self.open(w, reason));
                     }
                 },
+                Tag::HalfOpen if self.half_open_expired(w) => {
+                    // Too late: the trial failed when the wait ran out.
+                    match self.open(w, Reason::HalfOpenTimeout) {
+                        Some(t) => return Some(t),
+                        None => {
+                            w = self.load();
+                            continue;
+                        }
+                    }
+                }
                 Tag::HalfOpen => {
                     let in_flight = w.in_flight().saturating_sub(1);
                     match outcome {
@@ -788,8 +834,7 @@ impl Shared {
             };
             match self.cas(w, next) {
                 Ok(()) => {
-                    return reason
-                        .map(|reason| self.enter(w, next, reason, self.now(), None));
+                    return reason.map(|reason| self.enter(w, next, reason, self.now(), None));
                 }
                 Err(actual) => w = actual,
             }
@@ -808,7 +853,7 @@ impl Shared {
     /// close, slot by slot, let a success recorded meanwhile re-open the
     /// circuit on them.) Writers of the closed period that opened stopped
     /// with the opening, a whole open period ago.
-    fn half_open(&self, from: Word, in_flight: u32) -> Result<Word, Word> {
+    fn half_open(&self, from: Word, in_flight: u32, now: Duration) -> Result<Word, Word> {
         let next = Word::half_open(from.next_epoch(), in_flight, 0);
         let from = match &self.policy {
             Policy::Rate(rate) => {
@@ -821,7 +866,22 @@ impl Shared {
         };
         // Only a manual transition can move the word from `Clearing`.
         self.cas(from, next)?;
+        if let Some(wait) = self.config.max_half_open_wait {
+            let until = ceil_millis(now.saturating_add(wait));
+            store_newer(&self.half_open_until, 40, next.epoch(), until);
+        }
         Ok(next)
+    }
+
+    /// Whether the half-open word `w` has outlived `max_half_open_wait`.
+    /// Reads the clock only when that is configured.
+    fn half_open_expired(&self, w: Word) -> bool {
+        if self.config.max_half_open_wait.is_none() {
+            return false;
+        }
+        let until = self.half_open_until.load(Ordering::Acquire);
+        (until >> 40) as u32 == w.epoch()
+            && self.now() >= Duration::from_millis(until & ((1 << 40) - 1))
     }
 
     /// One attempt to open the circuit from `from`; `None` if another
@@ -883,21 +943,7 @@ impl Shared {
     }
 
     fn store_reopens(&self, epoch: u32, count: u32) {
-        let value = u64::from(epoch) << 32 | u64::from(count);
-        let mut current = self.reopens.load(Ordering::Acquire);
-        loop {
-            let stored_epoch = (current >> 32) as u32;
-            if stored_epoch != 0 && !newer(epoch, stored_epoch) {
-                return;
-            }
-            match self
-                .reopens
-                .compare_exchange(current, value, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return,
-                Err(actual) => current = actual,
-            }
-        }
+        store_newer(&self.reopens, 32, epoch, u64::from(count));
     }
 
     fn manual(&self, tag: Tag, reason: Reason) {

@@ -54,6 +54,7 @@ pub struct Config {
     pub(crate) success_threshold: u32,
     pub(crate) failure_rate: Option<FailureRate>,
     pub(crate) open_backoff: Option<OpenBackoff>,
+    pub(crate) max_half_open_wait: Option<Duration>,
     pub(crate) name: Option<Arc<str>>,
     pub(crate) clock: Option<Arc<dyn Clock>>,
     pub(crate) listener: Option<Listener>,
@@ -68,6 +69,7 @@ impl Default for Config {
             success_threshold: 1,
             failure_rate: None,
             open_backoff: None,
+            max_half_open_wait: None,
             name: None,
             clock: None,
             listener: None,
@@ -120,6 +122,57 @@ impl Config {
     /// every open lasts exactly `reset_timeout`).
     pub fn open_backoff(mut self, backoff: OpenBackoff) -> Self {
         self.open_backoff = Some(backoff);
+        self
+    }
+
+    /// The longest the circuit may stay half-open (off by default: it stays
+    /// half-open until its trials are recorded or dropped). A trial that
+    /// never finishes (a transport without a timeout, a leaked
+    /// [`OwnedPermit`]) would otherwise hold its slot, and the circuit,
+    /// forever. This is resilience4j's `maxWaitDurationInHalfOpenState`.
+    ///
+    /// Measured from the moment the circuit turned half-open, and, like
+    /// `reset_timeout`, never early (rounded up to a whole millisecond).
+    /// When it has elapsed the half-open period counts as a failed trial:
+    /// the circuit opens again (with [`Reason::HalfOpenTimeout`], for a
+    /// period that grows with the [`open_backoff`](Config::open_backoff) as
+    /// after any failed trial), which frees every trial slot. The results
+    /// of the trials still in flight are stale from then on: they are
+    /// counted in the metrics and change nothing. The breaker notices the
+    /// expiry when it is next used (an acquire, a record, [`state`] or
+    /// [`metrics`]); nothing runs in the background.
+    ///
+    /// Must be greater than zero; `None` turns it off again.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use svc_breaker::{CircuitBreaker, Config, ManualClock, State};
+    ///
+    /// let clock = ManualClock::new();
+    /// let breaker = CircuitBreaker::with_clock(
+    ///     Config::default()
+    ///         .failure_threshold(1)
+    ///         .max_half_open_wait(Duration::from_secs(10)),
+    ///     clock.clone(),
+    /// )?;
+    /// breaker.try_acquire()?.record_failure();
+    /// clock.advance(Duration::from_secs(30));
+    /// let trial = breaker.try_acquire()?; // and it never finishes...
+    /// clock.advance(Duration::from_secs(10));
+    /// assert_eq!(breaker.state(), State::Open);
+    /// trial.record_success(); // too late: no effect
+    /// assert_eq!(breaker.state(), State::Open);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// [`OwnedPermit`]: crate::OwnedPermit
+    /// [`Reason::HalfOpenTimeout`]: crate::Reason::HalfOpenTimeout
+    /// [`state`]: crate::CircuitBreaker::state
+    /// [`metrics`]: crate::CircuitBreaker::metrics
+    pub fn max_half_open_wait(mut self, wait: impl Into<Option<Duration>>) -> Self {
+        self.max_half_open_wait = wait.into();
         self
     }
 
@@ -197,6 +250,12 @@ impl Config {
         if let Some(backoff) = &self.open_backoff {
             backoff.validate(self.reset_timeout)?;
         }
+        if self.max_half_open_wait.is_some_and(|d| d.is_zero()) {
+            return Err(ConfigError::new(
+                "max_half_open_wait",
+                "must be greater than zero",
+            ));
+        }
         Ok(())
     }
 
@@ -233,6 +292,7 @@ impl PartialEq for Config {
             && self.success_threshold == other.success_threshold
             && self.failure_rate == other.failure_rate
             && self.open_backoff == other.open_backoff
+            && self.max_half_open_wait == other.max_half_open_wait
             && self.name == other.name
             && same(&self.clock, &other.clock)
             && same(&self.listener, &other.listener)
@@ -253,6 +313,7 @@ impl fmt::Debug for Config {
             .field("success_threshold", &self.success_threshold)
             .field("failure_rate", &self.failure_rate)
             .field("open_backoff", &self.open_backoff)
+            .field("max_half_open_wait", &self.max_half_open_wait)
             .field(
                 "clock",
                 &if self.clock.is_some() {

@@ -32,7 +32,11 @@
 //! - **Policies.** Consecutive failures (default) or a [`FailureRate`] over
 //!   the last N calls, optionally counting slow calls; `half_open_max_calls`
 //!   concurrent trials and `success_threshold` successes to close; an
-//!   optional [`OpenBackoff`] growing the open period on repeated re-opens.
+//!   optional [`OpenBackoff`] growing the open period on repeated re-opens;
+//!   an optional [`max_half_open_wait`](Config::max_half_open_wait), after
+//!   which a trial that never finished counts as failed.
+//! - **Any clock.** Times are kept relative to the clock's reading when the
+//!   breaker is built, so a [`Clock`] may count from any origin.
 //! - **Control and insight.** [`force_open`](CircuitBreaker::force_open),
 //!   [`disable`](CircuitBreaker::disable), [`reset`](CircuitBreaker::reset);
 //!   [`metrics`](CircuitBreaker::metrics) snapshots; a

@@ -65,6 +65,10 @@ pub enum Reason {
     TrialsSucceeded,
     /// A trial failed (or was slow).
     TrialFailed,
+    /// The circuit stayed half-open longer than
+    /// [`max_half_open_wait`](crate::Config::max_half_open_wait): counted
+    /// as a failed trial.
+    HalfOpenTimeout,
     /// [`force_open`](crate::CircuitBreaker::force_open) was called.
     ForcedOpen,
     /// [`disable`](crate::CircuitBreaker::disable) was called.
@@ -83,6 +87,7 @@ impl Reason {
             Reason::ResetTimeout => "reset timeout elapsed",
             Reason::TrialsSucceeded => "trials succeeded",
             Reason::TrialFailed => "trial failed",
+            Reason::HalfOpenTimeout => "half-open wait elapsed",
             Reason::ForcedOpen => "forced open",
             Reason::Disabled => "disabled",
             Reason::Reset => "reset",

@@ -150,7 +150,11 @@ fn the_reset_timeout_holds_whatever_the_clock_origin() {
         assert_eq!(b.state(), State::Open, "origin {origin:?}");
         assert_eq!(b.try_acquire().unwrap_err().retry_after(), SECS_30);
         let t = last.lock().unwrap().expect("opened");
-        assert_eq!(t.at(), clock.now(), "transitions carry the clock's own time");
+        assert_eq!(
+            t.at(),
+            clock.now(),
+            "transitions carry the clock's own time"
+        );
         assert_eq!(t.open_for(), Some(SECS_30));
         clock.advance(SECS_30 - MS);
         assert_eq!(b.state(), State::Open, "origin {origin:?}: 29.999 s");
@@ -295,6 +299,98 @@ fn any_failed_trial_reopens_even_after_successes() {
     assert_eq!(b.state(), State::Open);
 }
 
+const WAIT: Duration = Duration::from_secs(10);
+
+#[test]
+fn a_trial_held_past_max_half_open_wait_counts_as_failed() {
+    let (seen, listener) = recorder();
+    let (b, clock) = breaker(
+        Config::default()
+            .failure_threshold(1)
+            .max_half_open_wait(WAIT)
+            .on_transition(listener),
+    );
+    fail(&b, 1);
+    clock.advance(SECS_30);
+    let leaked = b.try_acquire_owned().unwrap();
+    clock.advance(WAIT - MS);
+    assert_eq!(b.state(), State::HalfOpen, "9.999 s: still waiting");
+    assert!(b.try_acquire().is_err());
+    clock.advance(MS);
+    // As a failed trial: open again for a full period...
+    assert_eq!(b.state(), State::Open);
+    assert_eq!(b.try_acquire().unwrap_err().retry_after(), SECS_30);
+    clock.advance(SECS_30);
+    // ... then the slot is free for a new trial, and the expired one's late
+    // result has no effect.
+    let trial = b.try_acquire().unwrap();
+    leaked.record_success();
+    assert_eq!(b.state(), State::HalfOpen);
+    assert_eq!(b.metrics().half_open_in_flight(), 1);
+    trial.record_success();
+    assert_eq!(b.state(), State::Closed);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            (State::Closed, State::Open, Reason::ConsecutiveFailures),
+            (State::Open, State::HalfOpen, Reason::ResetTimeout),
+            (State::HalfOpen, State::Open, Reason::HalfOpenTimeout),
+            (State::Open, State::HalfOpen, Reason::ResetTimeout),
+            (State::HalfOpen, State::Closed, Reason::TrialsSucceeded),
+        ]
+    );
+}
+
+#[test]
+fn a_late_trial_result_cannot_close_after_max_half_open_wait() {
+    // Nobody looked at the breaker while the wait ran out: the late
+    // success itself finds the trial expired.
+    for outcome in [Outcome::Success, Outcome::Ignored, Outcome::Failure] {
+        let (b, clock) = breaker(
+            Config::default()
+                .failure_threshold(1)
+                .max_half_open_wait(WAIT),
+        );
+        fail(&b, 1);
+        clock.advance(SECS_30);
+        let trial = b.try_acquire().unwrap();
+        clock.advance(WAIT);
+        trial.record(outcome);
+        assert_eq!(b.state(), State::Open, "{outcome:?}");
+        assert_eq!(b.metrics().retry_after(), Some(SECS_30), "{outcome:?}");
+    }
+}
+
+#[test]
+fn max_half_open_wait_is_off_by_default_and_measured_from_half_open() {
+    let (b, clock) = breaker(Config::default().failure_threshold(1));
+    fail(&b, 1);
+    clock.advance(SECS_30);
+    let _held = b.try_acquire().unwrap();
+    clock.advance(Duration::from_secs(24 * 3600));
+    assert_eq!(b.state(), State::HalfOpen, "held a day, still half-open");
+
+    // Measured from entering half-open, not from the end of the open period.
+    let (b, clock) = breaker(
+        Config::default()
+            .failure_threshold(1)
+            .max_half_open_wait(WAIT),
+    );
+    fail(&b, 1);
+    clock.advance(SECS_30 + Duration::from_secs(3600));
+    let _trial = b.try_acquire().unwrap();
+    clock.advance(WAIT - MS);
+    assert_eq!(b.state(), State::HalfOpen);
+    clock.advance(MS);
+    assert_eq!(b.state(), State::Open);
+    assert_eq!(
+        Config::default()
+            .max_half_open_wait(WAIT)
+            .max_half_open_wait(None),
+        Config::default()
+    );
+}
+
 // ===== epochs =====
 
 #[test]
@@ -373,11 +469,7 @@ fn resets(b: &CircuitBreaker, n: u32) {
 
 #[test]
 fn a_closed_permit_whose_epoch_wrapped_to_a_half_open_one_is_stale() {
-    let (b, clock) = breaker(
-        Config::default()
-            .failure_threshold(1)
-            .success_threshold(2),
-    );
+    let (b, clock) = breaker(Config::default().failure_threshold(1).success_threshold(2));
     let stale = b.try_acquire().unwrap();
     assert!(!stale.is_trial());
     // Closed at epoch -2, open at -1, half-open at the stale permit's epoch.
@@ -390,7 +482,10 @@ fn a_closed_permit_whose_epoch_wrapped_to_a_half_open_one_is_stale() {
     let m = b.metrics();
     assert_eq!(m.half_open_in_flight(), 1, "it freed no slot");
     assert_eq!(m.half_open_successes(), 0, "it is not a trial");
-    assert!(b.try_acquire().is_err(), "the one slot is still the trial's");
+    assert!(
+        b.try_acquire().is_err(),
+        "the one slot is still the trial's"
+    );
     trial.record_success();
     assert_eq!(b.metrics().half_open_successes(), 1);
 }
@@ -407,7 +502,11 @@ fn a_trial_permit_whose_epoch_wrapped_to_a_closed_one_is_stale() {
     assert_eq!(b.metrics().epoch(), stale.epoch(), "aliased");
     assert_eq!(b.state(), State::Closed);
     stale.record_failure();
-    assert_eq!(b.state(), State::Closed, "threshold 1, but the trial is stale");
+    assert_eq!(
+        b.state(),
+        State::Closed,
+        "threshold 1, but the trial is stale"
+    );
     assert_eq!(b.metrics().consecutive_failures(), 0);
 }
 

@@ -99,6 +99,11 @@ fn every_bad_setting_is_named() {
             "open_backoff.max",
             "open_backoff.max must be at least reset_timeout",
         ),
+        (
+            Config::default().max_half_open_wait(Duration::ZERO),
+            "max_half_open_wait",
+            "max_half_open_wait must be greater than zero",
+        ),
     ];
     for (config, setting, message) in cases {
         let err = error(config.clone());

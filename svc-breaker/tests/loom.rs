@@ -311,9 +311,8 @@ fn a_call_after_closing_never_sees_the_failures_that_opened() {
     model(|| {
         // One failure in a window of 2 (min 1 call) opens; one failure and
         // one success would open again (50 %).
-        let (b, clock, _) = breaker(
-            Config::default().failure_rate(FailureRate::new(50, 2).min_calls(1)),
-        );
+        let (b, clock, _) =
+            breaker(Config::default().failure_rate(FailureRate::new(50, 2).min_calls(1)));
         b.try_acquire().unwrap().record_failure();
         assert_eq!(b.state(), State::Open);
         clock.advance(RESET);
@@ -334,5 +333,30 @@ fn a_call_after_closing_never_sees_the_failures_that_opened() {
         }
         assert_eq!(b.state(), State::Closed);
         assert_eq!(b.metrics().failure_rate(), 0.0, "the window starts empty");
+    });
+}
+
+#[test]
+fn an_expired_trial_and_its_late_success_reopen_once() {
+    model(|| {
+        let wait = Duration::from_secs(10);
+        let (b, clock, transitions) = breaker(
+            Config::default()
+                .failure_threshold(1)
+                .max_half_open_wait(wait),
+        );
+        b.try_acquire().unwrap().record_failure();
+        clock.advance(RESET);
+        let trial = b.try_acquire_owned().unwrap();
+        clock.advance(wait);
+        let before = transitions.load(Ordering::SeqCst);
+        let t1 = thread::spawn(move || trial.record_success());
+        let b2 = b.clone();
+        let t2 = thread::spawn(move || b2.try_acquire_owned().is_ok());
+        t1.join().unwrap();
+        assert!(!t2.join().unwrap(), "an expired half-open grants no trial");
+        // Whoever noticed first re-opened the circuit; the success is stale.
+        assert_eq!(transitions.load(Ordering::SeqCst), before + 1);
+        assert_eq!(b.state(), State::Open);
     });
 }
