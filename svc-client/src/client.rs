@@ -577,7 +577,8 @@ impl RequestBuilder {
 }
 
 /// Records the end of a call on its span, in the metrics and (on failure)
-/// in one log line.
+/// in one log line. The three always agree; see "Outcomes" in the crate
+/// docs for the table.
 fn finish(
     shared: &Shared,
     span: &Span,
@@ -589,19 +590,18 @@ fn finish(
         Ok(resp) => {
             let status = resp.status();
             span.record("http.response.status_code", i64::from(status.as_u16()));
-            if status.is_server_error() {
-                span.record("otel.status_code", "ERROR");
-                span.record("error.type", status.as_str());
-            }
             // A final 5xx or 429 is a failed call (the breaker counts it as
             // one) even though it is not an `Err`.
-            if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+            let failed = is_failure_status(status);
+            if failed {
+                span.record("otel.status_code", "ERROR");
+                span.record("error.type", status.as_str());
                 log_failed_response(shared, method, path, status);
             }
             #[cfg(feature = "metrics")]
             shared.instruments.record_call(
                 method,
-                if status.is_server_error() {
+                if failed {
                     CallOutcome::Error
                 } else {
                     CallOutcome::Ok
@@ -612,14 +612,14 @@ fn finish(
         Err(err) => {
             let err = err.with_service(&shared.service);
             span.record("otel.status_code", "ERROR");
-            span.record("error.type", error_type(&err));
+            span.record("error.type", &*error_type(&err));
             if let Some(status) = err.status() {
                 span.record("http.response.status_code", i64::from(status.as_u16()));
             }
             #[cfg(feature = "metrics")]
             shared.instruments.record_call(
                 method,
-                if err.is_circuit_open() {
+                if is_rejection(&err) {
                     CallOutcome::Degraded
                 } else {
                     CallOutcome::Error
@@ -631,30 +631,46 @@ fn finish(
     }
 }
 
-fn error_type(err: &Error) -> &'static str {
-    if err.is_circuit_open() {
-        "circuit_open"
-    } else if err.is_invalid_path() {
+/// What the breaker counts as a failure among final responses.
+fn is_failure_status(status: StatusCode) -> bool {
+    status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
+}
+
+/// A fail-fast rejection: the circuit was open and nothing was sent. A
+/// circuit that opened during the call's retries is a failure of a call
+/// that reached the service, not a rejection.
+fn is_rejection(err: &Error) -> bool {
+    err.is_circuit_open() && err.attempts() == 0
+}
+
+fn error_type(err: &Error) -> std::borrow::Cow<'static, str> {
+    let kind = if err.is_invalid_path() {
         "invalid_path"
+    } else if is_rejection(err) {
+        "circuit_open"
     } else if err.is_timeout() {
         "timeout"
     } else if err.is_connect() {
         "connect"
+    } else if let Some(status) = err.status().filter(|_| err.is_circuit_open()) {
+        // The breaker opened after this response: the last failure's type.
+        return status.as_str().to_owned().into();
     } else if err.is_budget_exhausted() {
         "retry_budget"
     } else if err.is_request() {
         "request"
     } else {
         "_OTHER"
-    }
+    };
+    kind.into()
 }
 
-/// The one log line of a failed call. A circuit-open rejection is the
-/// breaker doing its job and would flood the log during an outage (the
-/// transition to open is logged at `warn`), so it is `debug`.
+/// The one log line of a failed call. A fail-fast rejection (nothing sent)
+/// is the breaker doing its job and would flood the log during an outage
+/// (the transition to open is logged at `warn`), so it is `debug`.
 fn log_failure(shared: &Shared, method: &Method, path: &str, err: &Error) {
     let cause = crate::error::chain(err);
-    if err.is_circuit_open() {
+    if is_rejection(err) {
         tracing::debug!(
             target: "svc_client",
             service = &*shared.service,

@@ -523,6 +523,24 @@
 //! }
 //! ```
 //!
+//! # Outcomes
+//!
+//! Every call ends in exactly one row, and its log line, its
+//! `svc.client.calls` point and its `svc.call` span always agree:
+//!
+//! | how the call ended | log (target `svc_client`) | `svc.outcome` | `svc.call` span |
+//! |---|---|---|---|
+//! | a 2xx, 3xx or 4xx other than 429 | nothing | `ok` | status unset |
+//! | a final 5xx or 429 (the caller gets the `Response`) | one `warn`, with `status` | `error` | `ERROR`, `error.type` = the status |
+//! | rejected by the open circuit, nothing sent (`attempts() == 0`) | one `debug` | `degraded` | `ERROR`, `error.type` = `circuit_open` |
+//! | the circuit opened during the retries (`attempts() > 0`) | one `warn` | `error` | `ERROR`, `error.type` = the last failure's type |
+//! | timeout, connection or transport failure, budget exhausted | one `warn`, with `attempts` and `cause` | `error` | `ERROR`, `error.type` = `timeout`, `connect`, `retry_budget`, ... |
+//! | invalid path or request, nothing sent | one `warn` | `error` | `ERROR`, `error.type` = `invalid_path` or `request` |
+//!
+//! Log lines and error messages never carry query values or credentials;
+//! the attempt spans' `url.full` shows the query with the signatures
+//! OpenTelemetry lists as sensitive `REDACTED`.
+//!
 //! # Feature flags
 //!
 //! - `metrics` (default): OpenTelemetry metrics (`ClientConfig::meter` picks

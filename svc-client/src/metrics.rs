@@ -111,8 +111,8 @@ fn scheme_value(scheme: &str) -> Value {
     }
 }
 
-/// The method as an attribute value, without allocating for the standard
-/// methods.
+/// The method as an attribute value (`_OTHER` for a non-standard one),
+/// without allocating.
 fn method_value(method: &http::Method) -> Value {
     use http::Method;
     let name: &'static str = match *method {
@@ -125,7 +125,9 @@ fn method_value(method: &http::Method) -> Value {
         Method::OPTIONS => "OPTIONS",
         Method::TRACE => "TRACE",
         Method::CONNECT => "CONNECT",
-        _ => return Value::from(method.as_str().to_owned()),
+        // OpenTelemetry HTTP conventions: any other method is `_OTHER`,
+        // which also bounds the attribute's cardinality.
+        _ => "_OTHER",
     };
     Value::from(name)
 }

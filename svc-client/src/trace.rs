@@ -247,11 +247,32 @@ fn parse_traceparent(headers: &HeaderMap) -> Option<SpanContext> {
     let trace_id = TraceId::from_hex(trace_id).ok()?;
     let span_id = SpanId::from_hex(span_id).ok()?;
     let flags = TraceFlags::new(u8::from_str_radix(flags, 16).ok()?) & TraceFlags::SAMPLED;
-    let trace_state = headers
-        .get(TRACESTATE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<TraceState>().ok())
-        .unwrap_or_default();
+    // Several `tracestate` headers are one list (W3C Trace Context, RFC 9110
+    // field combination): join them in order.
+    let mut lists = headers.get_all(TRACESTATE).iter();
+    let trace_state = match (lists.next(), lists.next()) {
+        (None, _) => None,
+        (Some(only), None) => only
+            .to_str()
+            .ok()
+            .and_then(|v| v.parse::<TraceState>().ok()),
+        (Some(first), Some(second)) => {
+            let mut joined = String::new();
+            for value in [first, second].into_iter().chain(lists) {
+                let Ok(value) = value.to_str() else { continue };
+                let value = value.trim();
+                if value.is_empty() {
+                    continue;
+                }
+                if !joined.is_empty() {
+                    joined.push(',');
+                }
+                joined.push_str(value);
+            }
+            joined.parse::<TraceState>().ok()
+        }
+    }
+    .unwrap_or_default();
     let span_context = SpanContext::new(trace_id, span_id, flags, true, trace_state);
     span_context.is_valid().then_some(span_context)
 }
@@ -262,6 +283,13 @@ struct HeaderInjector<'a>(&'a mut HeaderMap);
 
 impl Injector for HeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
+        // The SDK's W3C propagator writes `tracestate` even when it is
+        // empty; an empty header is noise at best and some proxies reject
+        // it, so it is never sent.
+        if key.eq_ignore_ascii_case(TRACESTATE) && value.trim().is_empty() {
+            self.0.remove(TRACESTATE);
+            return;
+        }
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(key.as_bytes()),
             HeaderValue::from_str(&value),

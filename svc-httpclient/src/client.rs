@@ -692,12 +692,17 @@ impl Client {
                         .with_status(last_status);
                     return Err(self.failed(err, &origin, scope));
                 }
-                (Next::CircuitOpen(open), _) => {
-                    let err = Error::new(Kind::CircuitOpen(open))
+                (Next::CircuitOpen(open), attempt) => {
+                    let mut err = Error::new(Kind::CircuitOpen(open))
                         .with_method(method.clone())
                         .with_clean_url(url.clone())
                         .with_attempts(sent)
                         .with_status(last_status);
+                    // The last failure is the cause, so `is_timeout()` or
+                    // `is_connect()` answer for it too.
+                    if let Attempt::Failed(failure) = attempt {
+                        err = err.with_source(failure.into_error(&method, &url, sent));
+                    }
                     return Err(self.failed(err, &origin, scope));
                 }
                 (Next::BudgetExhausted, Attempt::Response(resp)) => {
