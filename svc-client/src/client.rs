@@ -547,7 +547,13 @@ impl RequestBuilder {
             // OpenTelemetry layer each enter and exit is a subscriber call
             // that attaches and detaches an OpenTelemetry context.
             Ok(builder) => builder.send_with_parent(&span).await.map_err(Error::from),
-            Err(err) => Err(err),
+            Err(err) => {
+                // Rejected without I/O: consume tokio's cooperative budget
+                // (as svc-httpclient does for its own fail-fast paths), so a
+                // caller looping on the error cannot starve its runtime.
+                tokio::task::coop::consume_budget().await;
+                Err(err)
+            }
         };
         finish(shared, &span, &method, &path, result)
     }

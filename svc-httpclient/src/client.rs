@@ -531,6 +531,26 @@ impl Client {
     /// (it need not be entered), else of the current span.
     pub(crate) async fn run(
         &self,
+        request: reqwest::Request,
+        opts: CallOptions,
+        parent: Option<&Span>,
+    ) -> Result<Response, Error> {
+        let result = self.run_attempts(request, opts, parent).await;
+        if let Err(err) = &result
+            && err.attempts() == 0
+        {
+            // Nothing was sent (open circuit, deadline already passed): the
+            // call completed without I/O, so without ever returning
+            // `Pending`. Charge tokio's cooperative budget as tokio's own
+            // primitives do, so a caller looping on the rejection yields
+            // to the other tasks of its worker (timers included).
+            tokio::task::coop::consume_budget().await;
+        }
+        result
+    }
+
+    async fn run_attempts(
+        &self,
         mut request: reqwest::Request,
         opts: CallOptions,
         parent: Option<&Span>,

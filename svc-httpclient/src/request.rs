@@ -173,6 +173,8 @@ impl RequestBuilder {
                         None => log_invalid_request(&err),
                     }
                 }
+                // No I/O: see `Client::run`.
+                tokio::task::coop::consume_budget().await;
                 return Err(err);
             }
         };
@@ -194,7 +196,7 @@ fn invalid_request(err: reqwest::Error) -> Error {
 fn log_invalid_request(err: &Error) {
     tracing::warn!(
         target: "svc_httpclient",
-        url = err.url().map(url::Url::as_str).unwrap_or_default(),
+        url = err.url().map(svc_discovery::redact).unwrap_or_default(),
         cause = %crate::error::chain_to_string(err),
         "http call failed",
     );
