@@ -331,7 +331,7 @@ impl svc_client::AttemptObserver for SeesTraceparent {
     fn on_attempt_start(
         &self,
         request: &mut svc_client::reqwest::Request,
-        _attempt: &svc_client::AttemptStart,
+        _attempt: &svc_client::AttemptStart<'_>,
     ) {
         let has = request.headers().contains_key("traceparent");
         self.0.lock().unwrap().push(has);
