@@ -20,7 +20,7 @@ use tracing::field::Empty;
 use url::Url;
 
 use crate::config::{ClientConfig, Pool};
-use crate::decode::decode_response_with_limit;
+use crate::decode::{buffered_success, decode_buffered};
 use crate::error::Error;
 use crate::header::{HeaderMap, HeaderName, HeaderValue};
 use crate::paths;
@@ -521,46 +521,49 @@ impl RequestBuilder {
 
     /// Sends the request: one `svc.call` span around the attempts, one
     /// metric point and, on failure, one log line.
+    ///
+    /// The body is handed to the caller unread, so the breaker and the
+    /// retries see the response head only: a body that stalls or is cut
+    /// short after a `200` is the caller's to notice. Let the client read
+    /// it ([`decode`](RequestBuilder::decode), [`bytes`](RequestBuilder::bytes),
+    /// [`text`](RequestBuilder::text), [`send_buffered`](RequestBuilder::send_buffered))
+    /// to have such a body count as a failed attempt, and be retried.
     pub async fn send(self) -> Result<Response, Error> {
-        let RequestBuilder {
-            client,
-            method,
-            path,
-            inner,
-        } = self;
-        let shared = &client.inner;
-        let span = tracing::info_span!(
-            target: "svc_client",
-            "svc.call",
-            otel.kind = "internal",
-            otel.status_code = Empty,
-            svc.service = &*shared.service,
-            peer.service = &*shared.service,
-            http.request.method = method.as_str(),
-            url.path = &*path,
-            http.response.status_code = Empty,
-            error.type = Empty,
-        );
+        let (shared, span, method, path, inner) = self.start();
         let result = match inner {
             // The attempt spans are children of `svc.call` without the
             // span being entered on every poll of the call: under an
             // OpenTelemetry layer each enter and exit is a subscriber call
             // that attaches and detaches an OpenTelemetry context.
             Ok(builder) => builder.send_with_parent(&span).await.map_err(Error::from),
-            Err(err) => {
-                // Rejected without I/O: consume tokio's cooperative budget
-                // (as svc-httpclient does for its own fail-fast paths), so a
-                // caller looping on the error cannot starve its runtime.
-                tokio::task::coop::consume_budget().await;
-                Err(err)
-            }
+            Err(err) => rejected(err).await,
         };
-        finish(shared, &span, &method, &path, result)
+        finish(&shared, &span, &method, &path, result, Response::status)
     }
 
-    /// Sends the request and decodes a 2xx JSON response into `T`, with the
-    /// client's [`decode_limit`](ClientConfig::decode_limit); see
-    /// [`decode_response`](crate::decode_response).
+    /// Sends the request and reads the whole body within the attempt (at
+    /// most the client's [`decode_limit`](ClientConfig::decode_limit)): a
+    /// body that stalls, resets or is cut short after a 2xx head is a
+    /// failure for the breaker and is retried when the request may be
+    /// retried. The response's extensions hold its URL.
+    pub async fn send_buffered(self) -> Result<http::Response<bytes::Bytes>, Error> {
+        let (shared, span, method, path, inner) = self.start();
+        let result = match inner {
+            Ok(builder) => builder
+                .body_limit(shared.decode_limit)
+                .send_buffered_with_parent(&span)
+                .await
+                .map_err(Error::from),
+            Err(err) => rejected(err).await,
+        };
+        let result = finish(&shared, &span, &method, &path, result, |r| r.status());
+        result.map_err(|e| e.with_service(&shared.service))
+    }
+
+    /// Sends the request and decodes a 2xx JSON response into `T`, the
+    /// body read within the attempt (see [`send_buffered`](RequestBuilder::send_buffered)),
+    /// with the client's [`decode_limit`](ClientConfig::decode_limit); the
+    /// errors are those of [`decode_response`](crate::decode_response).
     ///
     /// # Example
     ///
@@ -574,27 +577,86 @@ impl RequestBuilder {
     /// ```
     pub async fn decode<T: DeserializeOwned>(self) -> Result<T, Error> {
         let service = Arc::clone(&self.client.inner.service);
-        let limit = self.client.inner.decode_limit;
-        let resp = self.send().await?;
-        decode_response_with_limit(resp, limit)
-            .await
+        let resp = self.send_buffered().await?;
+        decode_buffered(resp).map_err(|e| e.with_service(&service))
+    }
+
+    /// Sends the request and returns the body of its 2xx response, read
+    /// within the attempt (see [`send_buffered`](RequestBuilder::send_buffered));
+    /// a response outside 2xx is an [`Error::is_decode`] error with its
+    /// status and the start of its body.
+    pub async fn bytes(self) -> Result<bytes::Bytes, Error> {
+        let service = Arc::clone(&self.client.inner.service);
+        let resp = self.send_buffered().await?;
+        buffered_success(resp)
+            .map(|(_, body)| body)
             .map_err(|e| e.with_service(&service))
     }
+
+    /// As [`bytes`](RequestBuilder::bytes), as text (invalid UTF-8 is
+    /// replaced with `U+FFFD`).
+    pub async fn text(self) -> Result<String, Error> {
+        let body = self.bytes().await?;
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// The call's span and parts.
+    #[allow(clippy::type_complexity)]
+    fn start(
+        self,
+    ) -> (
+        Arc<Shared>,
+        Span,
+        Method,
+        Box<str>,
+        Result<svc_httpclient::RequestBuilder, Error>,
+    ) {
+        let RequestBuilder {
+            client,
+            method,
+            path,
+            inner,
+        } = self;
+        let shared = client.inner;
+        let span = tracing::info_span!(
+            target: "svc_client",
+            "svc.call",
+            otel.kind = "internal",
+            otel.status_code = Empty,
+            svc.service = &*shared.service,
+            peer.service = &*shared.service,
+            http.request.method = method.as_str(),
+            url.path = &*path,
+            http.response.status_code = Empty,
+            error.type = Empty,
+        );
+        (shared, span, method, path, inner)
+    }
+}
+
+/// A call rejected before it reached svc-httpclient (an invalid path):
+/// without I/O, so it consumes tokio's cooperative budget (as
+/// svc-httpclient does for its own fail-fast paths) and a caller looping
+/// on the error cannot starve its runtime.
+async fn rejected<T>(err: Error) -> Result<T, Error> {
+    tokio::task::coop::consume_budget().await;
+    Err(err)
 }
 
 /// Records the end of a call on its span, in the metrics and (on failure)
 /// in one log line. The three always agree; see "Outcomes" in the crate
 /// docs for the table.
-fn finish(
+fn finish<R>(
     shared: &Shared,
     span: &Span,
     method: &Method,
     path: &str,
-    result: Result<Response, Error>,
-) -> Result<Response, Error> {
+    result: Result<R, Error>,
+    status: impl FnOnce(&R) -> StatusCode,
+) -> Result<R, Error> {
     match result {
         Ok(resp) => {
-            let status = resp.status();
+            let status = status(&resp);
             span.record("http.response.status_code", i64::from(status.as_u16()));
             // A final 5xx or 429 is a failed call (the breaker counts it as
             // one) even though it is not an `Err`.

@@ -138,6 +138,45 @@ pub async fn decode_response_with_limit<T: DeserializeOwned>(
         .map_err(|err| failure.error(DecodeProblem::Json, &body, Some(Box::new(err))))
 }
 
+/// The facade's `bytes()`, `text()` and `decode()`: a buffered response
+/// (its body read within the attempt) that must be a 2xx, as
+/// [`decode_response`] checks it.
+pub(crate) fn buffered_success(
+    resp: http::Response<bytes::Bytes>,
+) -> Result<(Failure, bytes::Bytes), Error> {
+    let mut failure = Failure {
+        status: resp.status(),
+        url: resp
+            .extensions()
+            .get::<Url>()
+            .map(|url| svc_discovery::strip_userinfo(url).into_owned())
+            .unwrap_or_else(|| Url::parse("http://unknown.invalid/").expect("a valid URL")),
+        content_type: resp
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+    };
+    let body = resp.into_body();
+    if !failure.status.is_success() {
+        return Err(failure.error(DecodeProblem::Status, &body, None));
+    }
+    Ok((failure, body))
+}
+
+/// Decodes a buffered 2xx response as JSON (see [`buffered_success`]).
+pub(crate) fn decode_buffered<T: DeserializeOwned>(
+    resp: http::Response<bytes::Bytes>,
+) -> Result<T, Error> {
+    let (mut failure, body) = buffered_success(resp)?;
+    let json: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"null"
+    } else {
+        &body
+    };
+    serde_json::from_slice(json)
+        .map_err(|err| failure.error(DecodeProblem::Json, &body, Some(Box::new(err))))
+}
+
 /// Reads up to about `max` bytes of the body, ignoring errors.
 async fn read_head(resp: &mut Response, max: usize) -> Vec<u8> {
     let mut head = Vec::new();
@@ -153,7 +192,7 @@ async fn read_head(resp: &mut Response, max: usize) -> Vec<u8> {
     head
 }
 
-struct Failure {
+pub(crate) struct Failure {
     status: http::StatusCode,
     url: Url,
     content_type: Option<String>,

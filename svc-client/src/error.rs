@@ -226,6 +226,9 @@ impl Error {
     /// match the type.
     pub fn is_decode(&self) -> bool {
         self.decode().is_some()
+            || self
+                .http()
+                .is_some_and(|e| e.is_body_too_large() || e.is_decode())
     }
 
     /// The [`ClientConfig`](crate::ClientConfig) was invalid (the message

@@ -22,6 +22,7 @@ use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
+use bytes::Bytes;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{IntoUrl, Method, Response, StatusCode};
 use tokio::time::Instant;
@@ -189,7 +190,7 @@ impl Client {
             timeout: request.timeout().copied(),
             ..CallOptions::default()
         };
-        self.run(request, opts, None).await
+        self.run(request, opts, None).await.map(|(resp, _)| resp)
     }
 
     /// The breaker of `url`'s origin, created if needed; `None` when the
@@ -311,9 +312,10 @@ impl fmt::Debug for Client {
 
 // ===== the pipeline =====
 
-/// How one attempt ended.
+/// How one attempt ended: a response (with its body when the call reads
+/// it, see [`CallOptions::read_body`]), or a failure.
 enum Attempt {
-    Response(Response),
+    Response(Response, Option<Bytes>),
     Failed(Failure),
 }
 
@@ -322,13 +324,114 @@ struct Failure {
     source: Option<reqwest::Error>,
     /// The call's deadline, not only the attempt's limit, was reached.
     deadline: bool,
+    /// The status of the head, when the body is what failed.
+    status: Option<StatusCode>,
 }
 
 impl Attempt {
     fn status(&self) -> Option<StatusCode> {
         match self {
-            Attempt::Response(resp) => Some(resp.status()),
-            Attempt::Failed(_) => None,
+            Attempt::Response(resp, _) => Some(resp.status()),
+            Attempt::Failed(failure) => failure.status,
+        }
+    }
+}
+
+/// Why reading a body failed.
+pub(crate) enum BodyRead {
+    TooLarge,
+    Failed(reqwest::Error),
+}
+
+/// Reads `resp`'s body, at most `limit` bytes. With `best_effort` (the body
+/// of a final non-2xx response, read for the caller's error message) a read
+/// error or an oversized body keeps what was read instead of failing.
+pub(crate) async fn read_body(
+    resp: &mut Response,
+    limit: u64,
+    best_effort: bool,
+) -> Result<Bytes, BodyRead> {
+    if !best_effort && resp.content_length().is_some_and(|len| len > limit) {
+        return Err(BodyRead::TooLarge);
+    }
+    let mut first: Option<Bytes> = None;
+    let mut rest: Vec<u8> = Vec::new();
+    let mut len: u64 = 0;
+    loop {
+        let chunk = match resp.chunk().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(_) if best_effort => break,
+            Err(e) => return Err(BodyRead::Failed(e)),
+        };
+        len += chunk.len() as u64;
+        if len > limit {
+            if !best_effort {
+                return Err(BodyRead::TooLarge);
+            }
+            let room = usize::try_from(limit - (len - chunk.len() as u64)).unwrap_or(0);
+            let chunk = chunk.slice(..room.min(chunk.len()));
+            push_chunk(&mut first, &mut rest, chunk);
+            break;
+        }
+        push_chunk(&mut first, &mut rest, chunk);
+    }
+    Ok(match first {
+        // One chunk (the common case for small bodies): no copy.
+        Some(only) if rest.is_empty() => only,
+        _ => Bytes::from(rest),
+    })
+}
+
+/// Collects chunks: the first is kept as is, later ones are copied after it.
+fn push_chunk(first: &mut Option<Bytes>, rest: &mut Vec<u8>, chunk: Bytes) {
+    match first {
+        None if rest.is_empty() => *first = Some(chunk),
+        _ => {
+            if let Some(first) = first.take() {
+                rest.extend_from_slice(&first);
+            }
+            rest.extend_from_slice(&chunk);
+        }
+    }
+}
+
+/// Reads the body of a 2xx response as part of its attempt: a failed read
+/// turns the attempt into a failure (for the breaker and the retry
+/// decision), as a failed head would be.
+async fn read_within_attempt(
+    attempt: Attempt,
+    limit_bytes: u64,
+    limit: Duration,
+    remaining: Duration,
+) -> Attempt {
+    let Attempt::Response(mut resp, None) = attempt else {
+        return attempt;
+    };
+    let status = resp.status();
+    if !status.is_success() {
+        return Attempt::Response(resp, None);
+    }
+    match read_body(&mut resp, limit_bytes, false).await {
+        Ok(body) => Attempt::Response(resp, Some(body)),
+        Err(BodyRead::TooLarge) => Attempt::Failed(Failure {
+            kind: Kind::BodyTooLarge(limit_bytes),
+            source: None,
+            deadline: false,
+            status: Some(status),
+        }),
+        Err(BodyRead::Failed(e)) => {
+            let (kind, deadline) = if e.is_timeout() {
+                (Kind::AttemptTimeout(limit), limit >= remaining)
+            } else {
+                (Kind::Body, false)
+            };
+            Attempt::Failed(Failure {
+                kind,
+                source: Some(e.without_url()),
+                deadline,
+                status: Some(status),
+            })
         }
     }
 }
@@ -339,10 +442,10 @@ impl Attempt {
 fn error_type<'a>(attempt: &Attempt, status: &'a Option<StatusCode>) -> Option<&'a str> {
     match (attempt, status) {
         (Attempt::Failed(failure), _) => Some(failure.error_type()),
-        (Attempt::Response(_), Some(status)) => {
+        (Attempt::Response(..), Some(status)) => {
             (status.is_client_error() || status.is_server_error()).then(|| status.as_str())
         }
-        (Attempt::Response(_), None) => None,
+        (Attempt::Response(..), None) => None,
     }
 }
 
@@ -366,6 +469,7 @@ impl Failure {
         match self.kind {
             Kind::Timeout | Kind::AttemptTimeout(_) => "timeout",
             Kind::Connect => "connect",
+            Kind::BodyTooLarge(_) => "body_too_large",
             Kind::Request | Kind::Config(..) => "request",
             _ => "transport",
         }
@@ -375,7 +479,8 @@ impl Failure {
     /// itself was invalid.
     fn outcome(&self) -> Outcome {
         match self.kind {
-            Kind::Request | Kind::Config(..) => Outcome::Ignored,
+            // Our limit, not the server's health.
+            Kind::Request | Kind::Config(..) | Kind::BodyTooLarge(_) => Outcome::Ignored,
             _ => Outcome::Failure,
         }
     }
@@ -407,7 +512,7 @@ fn classify(
     remaining: Duration,
 ) -> Attempt {
     let e = match result {
-        Ok(resp) => return Attempt::Response(resp),
+        Ok(resp) => return Attempt::Response(resp, None),
         Err(e) => e,
     };
     let (kind, deadline) = if e.is_timeout() {
@@ -425,6 +530,7 @@ fn classify(
         kind,
         source: Some(e.without_url()),
         deadline,
+        status: None,
     })
 }
 
@@ -534,7 +640,7 @@ impl Client {
         request: reqwest::Request,
         opts: CallOptions,
         parent: Option<&Span>,
-    ) -> Result<Response, Error> {
+    ) -> Result<(Response, Option<Bytes>), Error> {
         let result = self.run_attempts(request, opts, parent).await;
         if let Err(err) = &result
             && err.attempts() == 0
@@ -554,7 +660,7 @@ impl Client {
         mut request: reqwest::Request,
         opts: CallOptions,
         parent: Option<&Span>,
-    ) -> Result<Response, Error> {
+    ) -> Result<(Response, Option<Bytes>), Error> {
         let scope = Scope(parent);
         let config = &self.inner.config;
         let start = Instant::now();
@@ -644,11 +750,14 @@ impl Client {
                     observer.on_attempt_start(&mut req, &started);
                 }
                 let result = self.inner.http.execute(req).await;
-                let attempt = classify(result, limit, remaining);
+                let mut attempt = classify(result, limit, remaining);
+                if let Some(limit_bytes) = opts.read_body {
+                    attempt = read_within_attempt(attempt, limit_bytes, limit, remaining).await;
+                }
                 let status = attempt.status();
                 let outcome = match &attempt {
                     Attempt::Failed(failure) => failure.outcome(),
-                    Attempt::Response(resp) => status_outcome(resp.status()),
+                    Attempt::Response(resp, _) => status_outcome(resp.status()),
                 };
                 if let Some(permit) = permit {
                     permit.record(outcome);
@@ -700,11 +809,11 @@ impl Client {
                     drop(attempt);
                     tokio::time::sleep(wait).await;
                 }
-                (Next::Return(why), Attempt::Response(resp)) => {
+                (Next::Return(why), Attempt::Response(resp, body)) => {
                     if outcome == Outcome::Failure {
                         self.log_failed_response(scope, &method, &url, sent, resp.status(), why);
                     }
-                    return Ok(resp);
+                    return Ok((resp, body));
                 }
                 (Next::Return(_), Attempt::Failed(failure)) => {
                     let err = failure
@@ -725,7 +834,7 @@ impl Client {
                     }
                     return Err(self.failed(err, &origin, scope));
                 }
-                (Next::BudgetExhausted, Attempt::Response(resp)) => {
+                (Next::BudgetExhausted, Attempt::Response(resp, body)) => {
                     self.log_failed_response(
                         scope,
                         &method,
@@ -734,7 +843,7 @@ impl Client {
                         resp.status(),
                         "retry budget exhausted",
                     );
-                    return Ok(resp);
+                    return Ok((resp, body));
                 }
                 (Next::BudgetExhausted, Attempt::Failed(failure)) => {
                     let source = failure.into_error(&method, &url, sent);
@@ -762,7 +871,7 @@ impl Client {
     ) -> Next {
         let config = &self.inner.config;
         let retryable = match attempt {
-            Attempt::Response(resp) => replay && config.is_retry_status(resp.status()),
+            Attempt::Response(resp, _) => replay && config.is_retry_status(resp.status()),
             // Nothing was sent: safe to retry whatever the method.
             Attempt::Failed(f) if matches!(f.kind, Kind::Connect) => true,
             Attempt::Failed(f) => {
@@ -770,7 +879,7 @@ impl Client {
                     && !f.deadline
                     && matches!(
                         f.kind,
-                        Kind::Timeout | Kind::AttemptTimeout(_) | Kind::Transport
+                        Kind::Timeout | Kind::AttemptTimeout(_) | Kind::Transport | Kind::Body
                     )
             }
         };
@@ -781,7 +890,7 @@ impl Client {
             return Next::Return("retries exhausted");
         }
         let mut wait = config.get_backoff().delay(sent - 1);
-        if let Attempt::Response(resp) = attempt
+        if let Attempt::Response(resp, _) = attempt
             && honours_retry_after(resp.status())
             && let Some(retry_after) = resp
                 .headers()

@@ -70,6 +70,15 @@ pub(crate) enum Kind {
     CircuitOpen(CircuitOpen),
     /// The retry budget of the origin had no retry left.
     BudgetExhausted,
+    /// Reading the response body failed (reset, cut short) after a
+    /// response head had arrived.
+    Body,
+    /// The response body was larger than the limit (bytes).
+    BodyTooLarge(u64),
+    /// `bytes()`, `text()` or `decode()` got a response outside 2xx.
+    Status(StatusCode),
+    /// The body was not JSON of the expected type.
+    Decode,
 }
 
 impl Error {
@@ -179,6 +188,32 @@ impl Error {
         self.any_kind(|k| matches!(k, Kind::Request | Kind::Config(..)))
     }
 
+    /// Reading the response body failed after its head arrived (the
+    /// connection was reset or closed early), when the library read it
+    /// (`bytes()`, `text()`, `decode()`). A body cut off by the deadline
+    /// answers [`is_timeout`](Error::is_timeout) instead.
+    pub fn is_body(&self) -> bool {
+        self.any_kind(|k| matches!(k, Kind::Body | Kind::BodyTooLarge(_)))
+    }
+
+    /// The response body was larger than the limit
+    /// ([`RequestBuilder::body_limit`](crate::RequestBuilder::body_limit)).
+    pub fn is_body_too_large(&self) -> bool {
+        self.any_kind(|k| matches!(k, Kind::BodyTooLarge(_)))
+    }
+
+    /// `bytes()`, `text()` or `decode()` got a final response outside
+    /// 2xx; [`status`](Error::status) says which.
+    pub fn is_status(&self) -> bool {
+        self.any_kind(|k| matches!(k, Kind::Status(_)))
+    }
+
+    /// `decode()` got a body that is not JSON of the expected type (the
+    /// `serde_json` error is the [`source`](StdError::source)).
+    pub fn is_decode(&self) -> bool {
+        self.any_kind(|k| matches!(k, Kind::Decode))
+    }
+
     /// The status of the last response this call received before it failed
     /// (for example the 503 after which the breaker opened), if any.
     pub fn status(&self) -> Option<StatusCode> {
@@ -256,7 +291,29 @@ impl fmt::Display for Error {
                     "retry budget exhausted: request{target} failed after {attempts}"
                 )
             }
+            Kind::Body => write!(
+                f,
+                "reading the response body{} failed after {attempts}",
+                from(&inner.url)
+            ),
+            Kind::BodyTooLarge(limit) => write!(
+                f,
+                "response body{} exceeds the limit of {limit} bytes",
+                from(&inner.url)
+            ),
+            Kind::Status(status) => {
+                write!(f, "unexpected status {status}{}", from(&inner.url))
+            }
+            Kind::Decode => write!(f, "could not decode the JSON response{}", from(&inner.url)),
         }
+    }
+}
+
+/// ` from {url}` (redacted), or nothing.
+fn from(url: &Option<Url>) -> String {
+    match url {
+        Some(url) => format!(" from {}", svc_discovery::Redacted::new(url)),
+        None => String::new(),
     }
 }
 

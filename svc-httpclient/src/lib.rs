@@ -106,4 +106,4 @@ pub use client::Client;
 pub use config::{Backoff, Config, RetryBudget};
 pub use error::Error;
 pub use observe::{AttemptEnd, AttemptObserver, AttemptStart};
-pub use request::RequestBuilder;
+pub use request::{DEFAULT_BODY_LIMIT, RequestBuilder};

@@ -11,6 +11,7 @@ use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::time::Duration;
 
+use bytes::Bytes;
 use reqwest::Response;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
@@ -18,12 +19,22 @@ use crate::client::Client;
 use crate::error::{Error, Kind};
 use crate::retry::IDEMPOTENCY_KEY;
 
+/// The default limit of a body read by [`RequestBuilder::bytes`],
+/// [`text`](RequestBuilder::text) and [`decode`](RequestBuilder::decode):
+/// 16 MiB.
+pub const DEFAULT_BODY_LIMIT: u64 = 16 * 1024 * 1024;
+
 /// Per-call settings that override the client's.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct CallOptions {
     pub(crate) timeout: Option<Duration>,
     pub(crate) max_retries: Option<u32>,
     pub(crate) retry_unsafe: bool,
+    /// Read the body of a 2xx response inside its attempt, at most this
+    /// many bytes: a failed read is then a failed attempt (breaker, retry).
+    pub(crate) read_body: Option<u64>,
+    /// The limit of the body read; `None` is [`DEFAULT_BODY_LIMIT`].
+    pub(crate) body_limit: Option<u64>,
 }
 
 /// A request being built. Send it with `.await` (it implements
@@ -129,9 +140,137 @@ impl RequestBuilder {
         self
     }
 
-    /// Sends the request through the pipeline.
+    /// The most bytes [`bytes`](RequestBuilder::bytes),
+    /// [`text`](RequestBuilder::text), [`decode`](RequestBuilder::decode)
+    /// and [`send_buffered`](RequestBuilder::send_buffered) read
+    /// (default [`DEFAULT_BODY_LIMIT`]); a larger body fails the call with
+    /// [`Error::is_body_too_large`] and is not retried.
+    pub fn body_limit(mut self, bytes: u64) -> Self {
+        self.opts.body_limit = Some(bytes);
+        self
+    }
+
+    /// Sends the request through the pipeline and hands the response to
+    /// the caller with its body unread.
+    ///
+    /// The breaker and the retries see the response **head** only: a body
+    /// that then stalls, resets or is cut short is the caller's to notice
+    /// (and is bounded by the attempt's timeout, which covers the body).
+    /// To have body failures count as failed attempts, and be retried, let
+    /// the client read the body: [`bytes`](RequestBuilder::bytes),
+    /// [`text`](RequestBuilder::text), [`decode`](RequestBuilder::decode)
+    /// or [`send_buffered`](RequestBuilder::send_buffered).
     pub async fn send(self) -> Result<Response, Error> {
-        self.send_inner(None).await
+        self.send_inner(None).await.map(|(resp, _)| resp)
+    }
+
+    /// Sends the request and reads the whole body of a 2xx response as
+    /// part of its attempt: a body that stalls, resets or is cut short is a
+    /// failure for the breaker and is retried when the request may be
+    /// retried, within the budget and the deadline. The body of a final
+    /// non-2xx response is read too, without affecting the outcome (up to
+    /// the limit, and what could be read if it fails).
+    ///
+    /// The response's extensions hold its [`url::Url`].
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), svc_httpclient::Error> {
+    /// # let client = svc_httpclient::Client::new(Default::default())?;
+    /// let resp = client.get("http://auth-svc:8001/users/123").send_buffered().await?;
+    /// println!("{} with {} bytes", resp.status(), resp.body().len());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn send_buffered(self) -> Result<http::Response<Bytes>, Error> {
+        self.buffered(None).await
+    }
+
+    /// [`send_buffered`](RequestBuilder::send_buffered) with the attempt
+    /// spans under `parent`, as [`send_with_parent`](RequestBuilder::send_with_parent).
+    pub async fn send_buffered_with_parent(
+        self,
+        parent: &tracing::Span,
+    ) -> Result<http::Response<Bytes>, Error> {
+        self.buffered(Some(parent)).await
+    }
+
+    /// Sends the request and returns the body of its 2xx response, read
+    /// within the attempt (see [`send_buffered`](RequestBuilder::send_buffered)).
+    /// A final response outside 2xx fails with [`Error::is_status`].
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), svc_httpclient::Error> {
+    /// # let client = svc_httpclient::Client::new(Default::default())?;
+    /// let avatar = client.get("http://media-svc:8005/avatars/123").bytes().await?;
+    /// # let _ = avatar;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn bytes(self) -> Result<Bytes, Error> {
+        let resp = self.buffered(None).await?;
+        success(resp).map(http::Response::into_body)
+    }
+
+    /// As [`bytes`](RequestBuilder::bytes), as text (invalid UTF-8 is
+    /// replaced with `U+FFFD`).
+    pub async fn text(self) -> Result<String, Error> {
+        let body = self.bytes().await?;
+        Ok(match String::from_utf8(body.to_vec()) {
+            Ok(text) => text,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        })
+    }
+
+    /// As [`bytes`](RequestBuilder::bytes), decoded as JSON into `T` (an
+    /// empty body decodes as JSON `null`). A body that is not JSON of type
+    /// `T` fails with [`Error::is_decode`] and is not retried.
+    ///
+    /// (`json` is the request-body setter, as in reqwest.)
+    ///
+    /// ```no_run
+    /// # #[derive(serde::Deserialize)] struct User { id: String }
+    /// # async fn run() -> Result<(), svc_httpclient::Error> {
+    /// # let client = svc_httpclient::Client::new(Default::default())?;
+    /// let user: User = client.get("http://auth-svc:8001/users/123").decode().await?;
+    /// # let _ = user;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn decode<T: serde::de::DeserializeOwned>(self) -> Result<T, Error> {
+        let resp = success(self.buffered(None).await?)?;
+        let url = resp.extensions().get::<url::Url>().cloned();
+        let body = resp.into_body();
+        let json: &[u8] = if body.is_empty() { b"null" } else { &body };
+        serde_json::from_slice(json).map_err(|e| {
+            let err = Error::new(Kind::Decode).with_source(e);
+            match &url {
+                Some(url) => err.with_clean_url(url.clone()),
+                None => err,
+            }
+        })
+    }
+
+    async fn buffered(
+        mut self,
+        parent: Option<&tracing::Span>,
+    ) -> Result<http::Response<Bytes>, Error> {
+        let limit = self.opts.body_limit.unwrap_or(DEFAULT_BODY_LIMIT);
+        self.opts.read_body = Some(limit);
+        let (mut resp, body) = self.send_inner(parent).await?;
+        let body = match body {
+            Some(body) => body,
+            // A non-2xx answer: its body is for the caller's message only.
+            None => crate::client::read_body(&mut resp, limit, true)
+                .await
+                .unwrap_or_default(),
+        };
+        let url = resp.url().clone();
+        let mut out = http::Response::new(body);
+        *out.status_mut() = resp.status();
+        *out.version_mut() = resp.version();
+        *out.headers_mut() = std::mem::take(resp.headers_mut());
+        out.extensions_mut().insert(url);
+        Ok(out)
     }
 
     /// Sends the request with its attempt spans (and the call's log events)
@@ -154,10 +293,13 @@ impl RequestBuilder {
     /// # }
     /// ```
     pub async fn send_with_parent(self, parent: &tracing::Span) -> Result<Response, Error> {
-        self.send_inner(Some(parent)).await
+        self.send_inner(Some(parent)).await.map(|(resp, _)| resp)
     }
 
-    async fn send_inner(self, parent: Option<&tracing::Span>) -> Result<Response, Error> {
+    async fn send_inner(
+        self,
+        parent: Option<&tracing::Span>,
+    ) -> Result<(Response, Option<Bytes>), Error> {
         let RequestBuilder {
             client,
             inner,
@@ -180,6 +322,19 @@ impl RequestBuilder {
         };
         client.run(request, opts, parent).await
     }
+}
+
+/// `resp` if its status is 2xx, else the error of `bytes()` and friends.
+fn success(resp: http::Response<Bytes>) -> Result<http::Response<Bytes>, Error> {
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let mut err = Error::new(Kind::Status(status)).with_status(Some(status));
+    if let Some(url) = resp.extensions().get::<url::Url>() {
+        err = err.with_clean_url(url.clone());
+    }
+    Err(err)
 }
 
 /// A deferred builder error (bad URL, header, body encoding), without the

@@ -3,6 +3,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod bodies;
 mod breaker;
 mod budget;
 mod classification;
