@@ -19,6 +19,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -68,6 +69,10 @@ struct ClientRef {
     config: Config,
     default_headers: HeaderMap,
     origins: RwLock<HashMap<Box<str>, Arc<Origin>>>,
+    /// The origin of the millisecond clock of `Origin::last_used`.
+    epoch: Instant,
+    /// When idle origins were last dropped (ms since `epoch`).
+    last_sweep: AtomicU64,
 }
 
 /// The per-origin state: its breaker and its retry budget.
@@ -75,6 +80,10 @@ struct Origin {
     key: Box<str>,
     breaker: Option<CircuitBreaker>,
     budget: Option<Budget>,
+    /// The last call (ms since the client's `epoch`).
+    last_used: AtomicU64,
+    /// Its breaker was handed out ([`Client::breaker`]): never dropped.
+    pinned: AtomicBool,
 }
 
 // ===== impl Client =====
@@ -116,6 +125,8 @@ impl Client {
                 default_headers: config.effective_default_headers(),
                 config,
                 origins: RwLock::new(HashMap::new()),
+                epoch: Instant::now(),
+                last_sweep: AtomicU64::new(0),
             }),
         })
     }
@@ -195,9 +206,23 @@ impl Client {
 
     /// The breaker of `url`'s origin, created if needed; `None` when the
     /// breaker is disabled. The returned breaker shares state with the one
-    /// the client uses.
+    /// the client uses, and the client keeps that origin for its whole life
+    /// (it is never dropped by [`Config::max_origins`]).
     pub fn breaker(&self, url: &Url) -> Option<CircuitBreaker> {
-        self.origin(url).breaker.clone()
+        let origin = self.origin(url, Instant::now());
+        origin.pinned.store(true, Ordering::Relaxed);
+        origin.breaker.clone()
+    }
+
+    /// How many origins the client keeps a breaker and a budget for (at
+    /// most [`Config::max_origins`], plus those with calls in flight or a
+    /// breaker handed out).
+    pub fn origin_count(&self) -> usize {
+        self.inner
+            .origins
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// The state of `url`'s origin breaker (`Closed` if no call went there
@@ -216,8 +241,9 @@ impl Client {
         }
     }
 
-    fn origin(&self, url: &Url) -> Arc<Origin> {
+    fn origin(&self, url: &Url, now: Instant) -> Arc<Origin> {
         let key = origin_key(url);
+        let now_ms = self.millis(now);
         {
             let origins = self
                 .inner
@@ -225,6 +251,7 @@ impl Client {
                 .read()
                 .unwrap_or_else(PoisonError::into_inner);
             if let Some(origin) = origins.get(&*key) {
+                origin.last_used.store(now_ms, Ordering::Relaxed);
                 return Arc::clone(origin);
             }
         }
@@ -234,6 +261,9 @@ impl Client {
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         let config = &self.inner.config;
+        if !origins.contains_key(&*key) {
+            self.sweep(&mut origins, now_ms);
+        }
         let origin = origins.entry(key.into()).or_insert_with_key(|key| {
             Arc::new(Origin {
                 key: key.clone(),
@@ -242,9 +272,52 @@ impl Client {
                     .get_circuit_breaker()
                     .and_then(|c| CircuitBreaker::new(c.clone()).ok()),
                 budget: config.get_retry_budget().as_ref().map(Budget::new),
+                last_used: AtomicU64::new(now_ms),
+                pinned: AtomicBool::new(false),
             })
         });
+        origin.last_used.store(now_ms, Ordering::Relaxed);
         Arc::clone(origin)
+    }
+
+    /// Milliseconds from the client's creation to `now`.
+    fn millis(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.inner.epoch).as_millis())
+            .unwrap_or(u64::MAX)
+    }
+
+    /// Before a new origin is added: drops the origins idle for longer than
+    /// `origin_idle_timeout` (at most once per timeout), and at the cap the
+    /// least recently used ones, down to three quarters of it. Origins with
+    /// a call in flight (their `Arc` is shared) or a breaker handed out are
+    /// kept.
+    fn sweep(&self, origins: &mut HashMap<Box<str>, Arc<Origin>>, now_ms: u64) {
+        let config = &self.inner.config;
+        let idle_ms = u64::try_from(config.origin_idle_timeout.as_millis()).unwrap_or(u64::MAX);
+        let droppable =
+            |o: &Arc<Origin>| Arc::strong_count(o) == 1 && !o.pinned.load(Ordering::Relaxed);
+        let last_sweep = self.inner.last_sweep.load(Ordering::Relaxed);
+        if now_ms.saturating_sub(last_sweep) >= idle_ms || origins.len() >= config.max_origins {
+            self.inner.last_sweep.store(now_ms, Ordering::Relaxed);
+            origins.retain(|_, o| {
+                !droppable(o)
+                    || now_ms.saturating_sub(o.last_used.load(Ordering::Relaxed)) < idle_ms
+            });
+        }
+        if origins.len() < config.max_origins {
+            return;
+        }
+        let keep = config.max_origins - config.max_origins / 4 - 1;
+        let mut by_age: Vec<(u64, Box<str>)> = origins
+            .iter()
+            .filter(|(_, o)| droppable(o))
+            .map(|(k, o)| (o.last_used.load(Ordering::Relaxed), k.clone()))
+            .collect();
+        by_age.sort_unstable();
+        let excess = origins.len().saturating_sub(keep);
+        for (_, key) in by_age.into_iter().take(excess) {
+            origins.remove(&key);
+        }
     }
 
     /// Credentials in the URL become a (sensitive) basic `Authorization`
@@ -671,7 +744,7 @@ impl Client {
         self.prepare(&mut request);
         let method = request.method().clone();
         let url = svc_discovery::strip_userinfo(request.url()).into_owned();
-        let origin = self.origin(request.url());
+        let origin = self.origin(request.url(), start);
         let replay = replay_allowed(&method, request.headers(), opts.retry_unsafe);
         let replayable_body = request.body().is_none_or(|b| b.as_bytes().is_some());
         let max_attempts = if replayable_body {

@@ -275,6 +275,8 @@ pub struct Config {
     generate_idempotency_keys: bool,
     observer: Option<Arc<dyn AttemptObserver>>,
     log_failures: bool,
+    pub(crate) max_origins: usize,
+    pub(crate) origin_idle_timeout: Duration,
 }
 
 impl Default for Config {
@@ -293,6 +295,8 @@ impl Default for Config {
             generate_idempotency_keys: false,
             observer: None,
             log_failures: true,
+            max_origins: 1024,
+            origin_idle_timeout: Duration::from_secs(10 * 60),
         }
     }
 }
@@ -424,6 +428,27 @@ impl Config {
         self.log_failures = on;
         self
     }
+
+    /// The most origins (scheme, host, port) whose breaker and retry budget
+    /// the client keeps (default 1024). A caller with many hosts (a webhook
+    /// sender) would otherwise grow the map forever: past the cap, the
+    /// least recently used origins without a call in flight are dropped,
+    /// and a later call there starts with a fresh (closed) breaker. Origins
+    /// whose breaker was handed out by [`Client::breaker`](crate::Client::breaker)
+    /// are kept.
+    pub fn max_origins(mut self, max: usize) -> Self {
+        self.max_origins = max;
+        self
+    }
+
+    /// How long an origin without calls keeps its breaker and budget
+    /// (default 10 minutes; see [`max_origins`](Config::max_origins)). Well
+    /// past any `reset_timeout`, so an open breaker is not forgotten
+    /// while it protects its origin.
+    pub fn origin_idle_timeout(mut self, idle: Duration) -> Self {
+        self.origin_idle_timeout = idle;
+        self
+    }
 }
 
 // ===== getters =====
@@ -510,6 +535,15 @@ impl Config {
             ));
         }
         self.backoff.validate()?;
+        if self.max_origins == 0 {
+            return Err(Error::config("max_origins", "must be at least 1"));
+        }
+        if self.origin_idle_timeout.is_zero() {
+            return Err(Error::config(
+                "origin_idle_timeout",
+                "must be greater than zero",
+            ));
+        }
         if let Some(budget) = &self.retry_budget {
             budget.validate()?;
         }
@@ -570,6 +604,8 @@ impl fmt::Debug for Config {
                 &self.observer.as_ref().map(|_| "AttemptObserver"),
             )
             .field("log_failures", &self.log_failures)
+            .field("max_origins", &self.max_origins)
+            .field("origin_idle_timeout", &self.origin_idle_timeout)
             .finish()
     }
 }

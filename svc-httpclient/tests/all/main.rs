@@ -9,6 +9,7 @@ mod budget;
 mod classification;
 mod config;
 mod observability;
+mod origins;
 mod retries;
 mod smoke;
 mod timing;
