@@ -535,7 +535,11 @@ impl RequestBuilder {
             // span being entered on every poll of the call: under an
             // OpenTelemetry layer each enter and exit is a subscriber call
             // that attaches and detaches an OpenTelemetry context.
-            Ok(builder) => builder.send_with_parent(&span).await.map_err(Error::from),
+            Ok(builder) => builder
+                .send_with_parent(&span)
+                .await
+                .map_err(Error::from)
+                .and_then(|resp| same_origin(&shared.base_url, resp.url()).map(|()| resp)),
             Err(err) => rejected(err).await,
         };
         finish(&shared, &span, &method, &path, result, Response::status)
@@ -553,7 +557,11 @@ impl RequestBuilder {
                 .body_limit(shared.decode_limit)
                 .send_buffered_with_parent(&span)
                 .await
-                .map_err(Error::from),
+                .map_err(Error::from)
+                .and_then(|resp| match resp.extensions().get::<Url>() {
+                    Some(url) => same_origin(&shared.base_url, url).map(|()| resp),
+                    None => Ok(resp),
+                }),
             Err(err) => rejected(err).await,
         };
         let result = finish(&shared, &span, &method, &path, result, |r| r.status());
@@ -631,6 +639,20 @@ impl RequestBuilder {
             error.type = Empty,
         );
         (shared, span, method, path, inner)
+    }
+}
+
+/// Checks that a response came from the service: a `reqwest::Client` given
+/// with `http_client` may follow a redirect to another host, whose answer
+/// is then not the service's.
+fn same_origin(base: &Url, url: &Url) -> Result<(), Error> {
+    let same = base.scheme() == url.scheme()
+        && base.host_str() == url.host_str()
+        && base.port_or_known_default() == url.port_or_known_default();
+    if same {
+        Ok(())
+    } else {
+        Err(Error::redirected(url))
     }
 }
 
@@ -714,6 +736,8 @@ fn is_rejection(err: &Error) -> bool {
 fn error_type(err: &Error) -> std::borrow::Cow<'static, str> {
     let kind = if err.is_invalid_path() {
         "invalid_path"
+    } else if err.is_redirect() {
+        "redirected"
     } else if is_rejection(err) {
         "circuit_open"
     } else if err.is_timeout() {

@@ -113,8 +113,10 @@ impl ClientConfig {
         self
     }
 
-    /// The longest `Retry-After` honoured (default 30 s); a longer one ends
-    /// the call with the response.
+    /// The longest `Retry-After` honoured (default 30 s): a server asking
+    /// for longer is retried after this cap instead. Either way a wait that
+    /// would pass the call's [`timeout`](ClientConfig::timeout) is not
+    /// started: the call ends at once with the last response.
     pub fn max_retry_after(mut self, max: Duration) -> Self {
         self.http = self.http.max_retry_after(max);
         self
@@ -175,8 +177,11 @@ impl ClientConfig {
         self
     }
 
-    /// Sends through `http` (its pool, TLS settings and redirect policy)
-    /// instead of the shared pool.
+    /// Sends through `http` (its pool and TLS settings) instead of the
+    /// shared pool. Build it with `reqwest::redirect::Policy::none()`: a
+    /// `reqwest::Client` follows redirects by default, and an answer from
+    /// another host is never handed back as the service's (the call fails
+    /// with [`Error::is_redirect`](crate::Error::is_redirect)).
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
         self.pool = Pool::Custom(http);
         self

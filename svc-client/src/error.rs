@@ -15,7 +15,7 @@ use svc_discovery::Redacted;
 use url::Url;
 
 use crate::paths::PathProblem;
-use crate::{CircuitOpen, StatusCode};
+use crate::{CircuitOpen, StatusCode, reqwest};
 
 type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
@@ -74,6 +74,11 @@ pub(crate) enum Kind {
     },
     Http(svc_httpclient::Error),
     Decode(DecodeError),
+    /// The response came from another origin: a client given with
+    /// `http_client` followed a redirect.
+    Redirected {
+        to: Url,
+    },
 }
 
 /// Details of a failed [`decode_response`](crate::decode_response).
@@ -109,6 +114,12 @@ impl Error {
     pub(crate) fn with_service(mut self, service: &Arc<str>) -> Error {
         self.inner.service = Some(Arc::clone(service));
         self
+    }
+
+    pub(crate) fn redirected(to: &Url) -> Error {
+        let mut to = svc_discovery::strip_userinfo(to).into_owned();
+        to.set_query(None);
+        Error::new(Kind::Redirected { to })
     }
 
     pub(crate) fn invalid_path(path: &str, problem: PathProblem) -> Error {
@@ -150,6 +161,28 @@ impl Error {
         })
     }
 
+    /// This error and its sources.
+    fn chain(&self) -> impl Iterator<Item = &(dyn StdError + 'static)> {
+        let first: &(dyn StdError + 'static) = self;
+        std::iter::successors(Some(first), |e| (*e).source())
+    }
+
+    /// `pred` holds for the HTTP client error of this error or of any of
+    /// its sources (a decode error wraps the body read's error, a caller's
+    /// error may wrap ours).
+    fn any_http(&self, pred: impl Fn(&svc_httpclient::Error) -> bool) -> bool {
+        self.http().is_some_and(&pred)
+            || self
+                .chain()
+                .filter_map(|e| e.downcast_ref::<svc_httpclient::Error>())
+                .any(&pred)
+            || self
+                .chain()
+                .filter_map(|e| e.downcast_ref::<Error>())
+                .skip(1)
+                .any(|e| e.http().is_some_and(&pred))
+    }
+
     fn http(&self) -> Option<&svc_httpclient::Error> {
         match &self.inner.kind {
             Kind::Http(e) => Some(e),
@@ -175,8 +208,8 @@ impl Error {
     /// is unhealthy; degrade, fail fast or use a fallback (see
     /// [`retry_after`](Error::retry_after)).
     pub fn is_circuit_open(&self) -> bool {
-        self.http()
-            .is_some_and(svc_httpclient::Error::is_circuit_open)
+        self.any_http(svc_httpclient::Error::is_circuit_open)
+            || self.chain().any(|e| e.is::<CircuitOpen>())
     }
 
     /// Discovery found no variable for the service (`AUTH_SVC_URL` and the
@@ -202,23 +235,32 @@ impl Error {
 
     /// The call (or its last attempt) timed out.
     pub fn is_timeout(&self) -> bool {
-        self.http().is_some_and(svc_httpclient::Error::is_timeout)
+        self.any_http(svc_httpclient::Error::is_timeout)
+            || self.chain().any(|e| {
+                e.downcast_ref::<reqwest::Error>()
+                    .is_some_and(reqwest::Error::is_timeout)
+                    || e.downcast_ref::<std::io::Error>()
+                        .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+            })
     }
 
     /// No connection could be made (refused, DNS, TLS).
     pub fn is_connect(&self) -> bool {
-        self.http().is_some_and(svc_httpclient::Error::is_connect)
+        self.any_http(svc_httpclient::Error::is_connect)
+            || self.chain().any(|e| {
+                e.downcast_ref::<reqwest::Error>()
+                    .is_some_and(reqwest::Error::is_connect)
+            })
     }
 
     /// The retry budget of the service was exhausted.
     pub fn is_budget_exhausted(&self) -> bool {
-        self.http()
-            .is_some_and(svc_httpclient::Error::is_budget_exhausted)
+        self.any_http(svc_httpclient::Error::is_budget_exhausted)
     }
 
     /// The request could not be built (invalid header, body encoding).
     pub fn is_request(&self) -> bool {
-        self.http().is_some_and(svc_httpclient::Error::is_request)
+        self.any_http(svc_httpclient::Error::is_request)
     }
 
     /// [`decode_response`](crate::decode_response) failed: a non-2xx status,
@@ -229,6 +271,16 @@ impl Error {
             || self
                 .http()
                 .is_some_and(|e| e.is_body_too_large() || e.is_decode())
+    }
+
+    /// The service answered with a redirect to another host, and the
+    /// `reqwest::Client` given with
+    /// [`ClientConfig::http_client`](crate::ClientConfig::http_client)
+    /// followed it: its answer is not handed back (a call never leaves the
+    /// service it was built for). Build that client with
+    /// `reqwest::redirect::Policy::none()`.
+    pub fn is_redirect(&self) -> bool {
+        matches!(self.inner.kind, Kind::Redirected { .. })
     }
 
     /// The [`ClientConfig`](crate::ClientConfig) was invalid (the message
@@ -332,6 +384,13 @@ impl fmt::Display for Error {
                 ..
             } => f.write_str(message),
             Kind::Decode(d) => fmt::Display::fmt(d, f),
+            Kind::Redirected { to } => write!(
+                f,
+                "the service redirected the call to another host ({}): the reqwest::Client given \
+                 with `http_client` follows redirects; build it with \
+                 reqwest::redirect::Policy::none()",
+                svc_discovery::Redacted::new(to)
+            ),
         }
     }
 }
@@ -345,6 +404,7 @@ impl fmt::Debug for Error {
             Kind::Config { .. } => "config",
             Kind::Http(_) => "http",
             Kind::Decode(_) => "decode",
+            Kind::Redirected { .. } => "redirected",
         };
         d.field("kind", &kind);
         if let Some(service) = &self.inner.service {
@@ -364,6 +424,7 @@ impl fmt::Debug for Error {
                 .field("setting", setting)
                 .field("message", message)
                 .field("source", source),
+            Kind::Redirected { to } => d.field("to", &Redacted::new(to)),
             Kind::Decode(e) => d
                 .field("status", &e.status)
                 .field("url", &Redacted::new(&e.url))
@@ -382,7 +443,7 @@ impl StdError for Error {
             // report printing the chain does not repeat the message.
             Kind::Discovery(e) => e.source(),
             Kind::Http(e) => e.source(),
-            Kind::InvalidPath { .. } => None,
+            Kind::InvalidPath { .. } | Kind::Redirected { .. } => None,
             Kind::Config { source, .. } => source.as_deref().map(|e| e as _),
             Kind::Decode(d) => d.source.as_deref().map(|e| e as _),
         }

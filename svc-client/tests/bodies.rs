@@ -88,3 +88,20 @@ async fn send_hands_the_body_to_the_caller_and_the_breaker_counts_the_head() {
     assert_eq!(hits.load(Ordering::SeqCst), 1);
     assert_eq!(client.metrics().unwrap().consecutive_failures(), 0);
 }
+
+#[tokio::test]
+async fn a_body_read_cut_off_by_the_deadline_is_a_timeout() {
+    let (addr, _hits) = body_faults(&[BodyFault::Stall]).await;
+    let config = fast_config()
+        .attempt_timeout(Duration::from_millis(100))
+        .max_retries(0);
+    let client = client_for("auth-svc", addr, "", config);
+    // The caller reads the body itself: the attempt's timer still bounds it.
+    let resp = client.get("/users/1").await.unwrap();
+    let err = svc_client::decode_response::<User>(resp).await.unwrap_err();
+    assert!(err.is_decode(), "{err}");
+    assert!(err.is_timeout(), "the predicate walks the source: {err:?}");
+    // Read by the client: a timeout of the call.
+    let err = client.get("/users/1").decode::<User>().await.unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+}

@@ -266,3 +266,38 @@ async fn a_successful_trial_closes_the_circuit_again() {
     assert_eq!(client.circuit_state(), Some(State::Closed));
     assert_eq!(seen.hits(), 2);
 }
+
+/// A `reqwest::Client` handed in with `http_client()` follows redirects by
+/// default; the facade still never hands back an answer from another host.
+#[tokio::test]
+async fn a_custom_http_client_cannot_take_a_call_to_another_host() {
+    let (other, other_seen) = support::recording_server(200, "stolen").await;
+    let app = axum::Router::new().fallback(move || async move {
+        (
+            axum::http::StatusCode::FOUND,
+            [("location", format!("http://{other}/stolen"))],
+        )
+    });
+    let addr = support::serve(app).await;
+    let config = support::fast_config().http_client(svc_client::reqwest::Client::new());
+    let client = support::client_for("auth-svc", addr, "", config);
+    match client.get("/users/1").await {
+        Ok(resp) => {
+            assert_eq!(resp.status(), 302, "the redirect itself, not followed");
+            assert_eq!(other_seen.hits(), 0);
+        }
+        Err(err) => {
+            assert!(err.is_redirect(), "{err}");
+            assert!(err.to_string().contains("another host"), "{err}");
+        }
+    }
+    let err = client
+        .get("/users/1")
+        .decode::<serde_json::Value>()
+        .await
+        .unwrap_err();
+    assert!(
+        err.is_redirect() || err.status().is_some_and(|s| s == 302),
+        "{err}"
+    );
+}
