@@ -3,10 +3,13 @@
 //! In [`Mode::Mixed`] each request draws one [`Fault`] at random (healthy
 //! answers, 5xx, 429 with `Retry-After`, answers slower than the client's
 //! attempt timeout, hangs past its whole-call timeout, connection resets,
-//! truncated bodies, invalid JSON, 404); in [`Mode::Outage`] every request
-//! gets a 503. [`FaultState`] records what the server saw: requests by kind,
-//! how often each non-idempotent POST arrived, and arrival times (to find the
-//! longest silence, i.e. a breaker that stopped letting trials through).
+//! bodies that fail after a `200` head (truncated, stalled, reset
+//! mid-body), invalid JSON, 404); in [`Mode::Outage`] every request gets a
+//! 503; in [`Mode::BadBodies`] every request gets a `200` head and then a
+//! body that fails (one of [`Fault::BAD_BODIES`]). [`FaultState`] records
+//! what the server saw: requests by kind, how often each non-idempotent POST
+//! arrived, and arrival times (to find the longest silence, i.e. a breaker
+//! that stopped letting trials through).
 
 use crate::server::Connection;
 use axum::Router;
@@ -25,6 +28,11 @@ pub const CALL_ID: &str = "x-soak-call";
 /// (retry budget only, no breaker) and are counted apart.
 pub const BUDGET_PREFIX: &str = "/budget/";
 
+/// Requests whose path starts with this come from the soak's loopers (a
+/// third client, calling again at once whenever its circuit is open) and are
+/// counted only in [`FaultState::loop_requests`].
+pub const LOOP_PREFIX: &str = "/loop/";
+
 /// A request header naming a [`Fault`] (see [`Fault::name`]) to get that
 /// answer instead of a random one in [`Mode::Mixed`] (for tests).
 pub const FORCE_FAULT: &str = "x-soak-fault";
@@ -36,6 +44,11 @@ pub enum Mode {
     Mixed,
     /// `503 Service Unavailable` for everything.
     Outage,
+    /// A `200` head for everything, then a body that fails: one of
+    /// [`Fault::BAD_BODIES`] at random. A dependency whose bodies keep
+    /// failing: a client that reads the body as part of the attempt sees
+    /// every attempt fail.
+    BadBodies,
 }
 
 /// One way of answering a request.
@@ -55,8 +68,15 @@ pub enum Fault {
     /// The connection is reset instead of answered.
     Reset,
     /// `200` with `Content-Length` larger than the bytes sent, then the
-    /// connection is aborted.
+    /// connection is closed.
     Truncated,
+    /// `200` and the first bytes of the body, then nothing: the body stalls
+    /// for [`Delays::hang`] (past the client's whole-call timeout) before
+    /// the connection is closed.
+    StalledBody,
+    /// `200` and the first bytes of a chunked body, then the connection is
+    /// reset (TCP RST) mid-body.
+    BodyReset,
     /// `200` with `Content-Type: application/json` and a body that is not JSON.
     InvalidJson,
     /// `404`: a client error, no effect on the breaker.
@@ -65,7 +85,7 @@ pub enum Fault {
 
 impl Fault {
     /// Every fault, in report order.
-    pub const ALL: [Fault; 9] = [
+    pub const ALL: [Fault; 11] = [
         Fault::Healthy,
         Fault::ServerError,
         Fault::TooManyRequests,
@@ -73,9 +93,15 @@ impl Fault {
         Fault::Hang,
         Fault::Reset,
         Fault::Truncated,
+        Fault::StalledBody,
+        Fault::BodyReset,
         Fault::InvalidJson,
         Fault::NotFound,
     ];
+
+    /// The faults whose `200` head is followed by a body that fails: the
+    /// answers of [`Mode::BadBodies`].
+    pub const BAD_BODIES: [Fault; 3] = [Fault::Truncated, Fault::StalledBody, Fault::BodyReset];
 
     /// A short name for reports.
     pub fn name(self) -> &'static str {
@@ -87,6 +113,8 @@ impl Fault {
             Fault::Hang => "hang",
             Fault::Reset => "reset",
             Fault::Truncated => "truncated",
+            Fault::StalledBody => "stalled-body",
+            Fault::BodyReset => "body-reset",
             Fault::InvalidJson => "invalid-json",
             Fault::NotFound => "404",
         }
@@ -98,12 +126,14 @@ impl Fault {
     }
 
     /// Draws a fault with the soak's weights (percent): healthy 70, 5xx 4,
-    /// 429 3, slow 3, hang 1, reset 3, truncated 5, invalid JSON 6, 404 5.
+    /// 429 3, slow 3, hang 1, reset 3, truncated 3, stalled body 1, body
+    /// reset 1, invalid JSON 6, 404 5.
     ///
     /// 14% of the answers count as breaker failures (5xx, 429, slow, hang,
-    /// reset): enough for five in a row now and then at a few thousand
-    /// attempts a second, so the circuit opens in mixed phases too, while
-    /// most traffic still goes through a closed circuit.
+    /// reset), and 5% more (the failing bodies) where the client reads the
+    /// body within the attempt: enough for five in a row now and then at a
+    /// few thousand attempts a second, so the circuit opens in mixed phases
+    /// too, while most traffic still goes through a closed circuit.
     pub fn draw(rng: &mut fastrand::Rng) -> Fault {
         Fault::from_percentile(rng.u8(0..100))
     }
@@ -117,7 +147,9 @@ impl Fault {
             77..80 => Fault::Slow,
             80..81 => Fault::Hang,
             81..84 => Fault::Reset,
-            84..89 => Fault::Truncated,
+            84..87 => Fault::Truncated,
+            87..88 => Fault::StalledBody,
+            88..89 => Fault::BodyReset,
             89..95 => Fault::InvalidJson,
             _ => Fault::NotFound,
         }
@@ -129,8 +161,9 @@ impl Fault {
 pub struct Delays {
     /// Delay of [`Fault::Slow`] (longer than the attempt timeout).
     pub slow: Duration,
-    /// Delay of [`Fault::Hang`] (longer than the whole-call timeout, but
-    /// bounded so the soak ends).
+    /// Delay of [`Fault::Hang`], and how long a [`Fault::StalledBody`]
+    /// stalls (longer than the whole-call timeout, but bounded so the soak
+    /// ends).
     pub hang: Duration,
 }
 
@@ -144,6 +177,8 @@ pub struct FaultState {
     outage_requests: AtomicU64,
     budget_requests: AtomicU64,
     budget_outage_requests: AtomicU64,
+    loop_requests: AtomicU64,
+    bad_body_requests: AtomicU64,
     by_fault: Mutex<HashMap<Fault, u64>>,
     /// Arrivals of POSTs without an `Idempotency-Key`, by call id.
     unkeyed_posts: Mutex<HashMap<u64, u32>>,
@@ -165,6 +200,8 @@ impl FaultState {
             outage_requests: AtomicU64::new(0),
             budget_requests: AtomicU64::new(0),
             budget_outage_requests: AtomicU64::new(0),
+            loop_requests: AtomicU64::new(0),
+            bad_body_requests: AtomicU64::new(0),
             by_fault: Mutex::default(),
             unkeyed_posts: Mutex::default(),
             keyed_posts: Mutex::default(),
@@ -177,6 +214,7 @@ impl FaultState {
         let value = match mode {
             Mode::Mixed => 0,
             Mode::Outage => 1,
+            Mode::BadBodies => 2,
         };
         self.mode.store(value, Ordering::SeqCst);
     }
@@ -185,7 +223,8 @@ impl FaultState {
     pub fn mode(&self) -> Mode {
         match self.mode.load(Ordering::SeqCst) {
             0 => Mode::Mixed,
-            _ => Mode::Outage,
+            1 => Mode::Outage,
+            _ => Mode::BadBodies,
         }
     }
 
@@ -199,7 +238,8 @@ impl FaultState {
         self.requests.load(Ordering::SeqCst)
     }
 
-    /// Requests received while in [`Mode::Outage`].
+    /// Requests received while in [`Mode::Outage`] (those under
+    /// [`LOOP_PREFIX`] excepted).
     pub fn outage_requests(&self) -> u64 {
         self.outage_requests.load(Ordering::SeqCst)
     }
@@ -212,6 +252,17 @@ impl FaultState {
     /// Requests under [`BUDGET_PREFIX`] received while in [`Mode::Outage`].
     pub fn budget_outage_requests(&self) -> u64 {
         self.budget_outage_requests.load(Ordering::SeqCst)
+    }
+
+    /// Requests under [`LOOP_PREFIX`] received, in any mode.
+    pub fn loop_requests(&self) -> u64 {
+        self.loop_requests.load(Ordering::SeqCst)
+    }
+
+    /// Requests answered in [`Mode::BadBodies`] (those under [`LOOP_PREFIX`]
+    /// excepted).
+    pub fn bad_body_requests(&self) -> u64 {
+        self.bad_body_requests.load(Ordering::SeqCst)
     }
 
     /// Requests answered with each fault (mixed mode only).
@@ -314,8 +365,11 @@ async fn handle(
 ) -> Response<Body> {
     state.requests.fetch_add(1, Ordering::SeqCst);
     let budget = uri.path().starts_with(BUDGET_PREFIX);
+    let looper = uri.path().starts_with(LOOP_PREFIX);
     if budget {
         state.budget_requests.fetch_add(1, Ordering::SeqCst);
+    } else if looper {
+        state.loop_requests.fetch_add(1, Ordering::SeqCst);
     } else {
         // The silence that matters is the breaker client's.
         state.record_arrival();
@@ -334,14 +388,26 @@ async fn handle(
             *lock(posts).entry(id).or_insert(0) += 1;
         }
     }
-    if state.mode() == Mode::Outage {
-        state.outage_requests.fetch_add(1, Ordering::SeqCst);
-        if budget {
-            state.budget_outage_requests.fetch_add(1, Ordering::SeqCst);
-        }
-        return status(StatusCode::SERVICE_UNAVAILABLE, "outage");
-    }
     let mut rng = fastrand::Rng::new();
+    match state.mode() {
+        Mode::Mixed => {}
+        Mode::Outage => {
+            if !looper {
+                state.outage_requests.fetch_add(1, Ordering::SeqCst);
+            }
+            if budget {
+                state.budget_outage_requests.fetch_add(1, Ordering::SeqCst);
+            }
+            return status(StatusCode::SERVICE_UNAVAILABLE, "outage");
+        }
+        Mode::BadBodies => {
+            if !looper {
+                state.bad_body_requests.fetch_add(1, Ordering::SeqCst);
+            }
+            let fault = Fault::BAD_BODIES[rng.usize(0..Fault::BAD_BODIES.len())];
+            return answer(fault, &state.delays, &conn, &mut rng).await;
+        }
+    }
     let forced = headers
         .get(FORCE_FAULT)
         .and_then(|v| v.to_str().ok())
@@ -395,6 +461,8 @@ async fn answer(
             status(StatusCode::OK, "never sent")
         }
         Fault::Truncated => truncated(),
+        Fault::StalledBody => stalled_body(delays.hang),
+        Fault::BodyReset => body_reset(conn.clone()),
         Fault::InvalidJson => json("{not json"),
         Fault::NotFound => status(StatusCode::NOT_FOUND, "no such thing"),
     }
@@ -403,20 +471,54 @@ async fn answer(
 /// The head and the first bytes go out; a moment later the body fails and
 /// the server aborts the connection, 990 bytes short of its `Content-Length`.
 fn truncated() -> Response<Body> {
+    failing_body(Some(1000), async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        Err(std::io::Error::other("truncated on purpose"))
+    })
+}
+
+/// The head and the first bytes go out, then the body stalls for `stall`
+/// (the client must give up first) before the server aborts the connection.
+fn stalled_body(stall: Duration) -> Response<Body> {
+    failing_body(Some(1000), async move {
+        tokio::time::sleep(stall).await;
+        Err(std::io::Error::other("stalled on purpose"))
+    })
+}
+
+/// The head and the first bytes of a chunked body go out; a moment later
+/// the connection is reset (the next chunk's write fails and the server
+/// closes with RST).
+fn body_reset(conn: Connection) -> Response<Body> {
+    failing_body(None, async move {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        conn.reset();
+        Ok(Bytes::from_static(br#""never arrives"}"#))
+    })
+}
+
+/// A `200` JSON response whose body is `{"partial":`, then what `rest`
+/// yields, then an error that aborts the connection. With `length`, the head
+/// announces that `Content-Length` (more than is ever sent); without, the
+/// body is chunked.
+fn failing_body(
+    length: Option<u64>,
+    rest: impl std::future::Future<Output = Result<Bytes, std::io::Error>> + Send + 'static,
+) -> Response<Body> {
     use futures_util::StreamExt as _;
     let first = Bytes::from_static(br#"{"partial":"#);
     let head = futures_util::stream::iter([Ok::<_, std::io::Error>(first)]);
-    let cut = futures_util::stream::once(async {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        Err(std::io::Error::other("truncated on purpose"))
-    });
-    let mut resp = Response::new(Body::from_stream(head.chain(cut)));
+    let end = futures_util::stream::iter([Err(std::io::Error::other("body cut on purpose"))]);
+    let body = head.chain(futures_util::stream::once(rest)).chain(end);
+    let mut resp = Response::new(Body::from_stream(body));
     let headers = resp.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("application/json"),
     );
-    headers.insert(header::CONTENT_LENGTH, 1000.into());
+    if let Some(length) = length {
+        headers.insert(header::CONTENT_LENGTH, length.into());
+    }
     resp
 }
 

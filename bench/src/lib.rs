@@ -7,8 +7,10 @@
 //! - [`server`]: an axum server on `127.0.0.1:0` whose listener counts the
 //!   connections it accepted and still holds, and can reset one on demand.
 //! - [`fault`]: the fault-injecting handler of the soak (5xx, 429 with
-//!   `Retry-After`, slow and hung answers, resets, truncated bodies, invalid
-//!   JSON) and what it observed (requests, POST replays, arrival gaps).
+//!   `Retry-After`, slow and hung answers, resets, bodies that are cut
+//!   short, stall or are reset after a `200` head, invalid JSON; outage and
+//!   bad-bodies modes) and what it observed (requests, POST replays,
+//!   arrival gaps).
 //! - [`invariants`]: the soak's checks, as pure functions of what it saw.
 //! - [`stats`]: percentiles of latency samples.
 //! - [`mem`]: the process's resident set size, from `/proc/self/status`.

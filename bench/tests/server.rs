@@ -152,3 +152,68 @@ async fn connections_are_counted_until_closed() {
     }
     assert_eq!(server.stats().open(), 0, "dropping the client closes them");
 }
+
+#[tokio::test]
+async fn failing_bodies_come_after_a_200_head() {
+    let (server, state) = start().await;
+    let url = server.url();
+    let client = reqwest::Client::new();
+
+    // Stalls for `hang` (400 ms here): a reader with a shorter timeout
+    // gives up first.
+    let stalled = forced(&client, &url, Fault::StalledBody).await.unwrap();
+    assert_eq!(stalled.status(), 200);
+    let started = Instant::now();
+    let read = tokio::time::timeout(Duration::from_millis(150), stalled.bytes()).await;
+    assert!(read.is_err(), "the body must stall: {read:?}");
+    assert!(started.elapsed() >= Duration::from_millis(150));
+
+    let resets_before = server.stats().resets();
+    let reset = forced(&client, &url, Fault::BodyReset).await.unwrap();
+    assert_eq!(reset.status(), 200);
+    assert!(reset.bytes().await.is_err(), "the body must be reset");
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while server.stats().resets() == resets_before && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        server.stats().resets(),
+        resets_before + 1,
+        "an RST, not a FIN"
+    );
+
+    // In the bad-bodies mode every answer is a 200 whose body fails,
+    // whatever the request asks for.
+    state.set_mode(Mode::BadBodies);
+    for _ in 0..6 {
+        let resp = forced(&client, &url, Fault::Healthy).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let body = tokio::time::timeout(Duration::from_millis(150), resp.bytes()).await;
+        assert!(
+            !matches!(body, Ok(Ok(_))),
+            "a body that succeeded: {body:?}"
+        );
+    }
+    assert_eq!(state.bad_body_requests(), 6);
+    let counted: u64 = state.by_fault().iter().map(|(_, n)| n).sum();
+    assert_eq!(counted, 2, "the mixed-mode counts only");
+}
+
+#[tokio::test]
+async fn looper_requests_are_counted_apart() {
+    let (server, state) = start().await;
+    let client = reqwest::Client::new();
+    state.set_mode(Mode::Outage);
+    let resp = client
+        .get(format!("{}{}x", server.url(), fault::LOOP_PREFIX))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(
+        (state.loop_requests(), state.outage_requests()),
+        (1, 0),
+        "a looper's request is not one of the main client's"
+    );
+    assert_eq!(state.last_arrival(), None);
+}
