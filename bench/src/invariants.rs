@@ -1,5 +1,19 @@
 //! The soak's invariants, as pure functions of what it observed, so each
 //! check is unit-tested against data that violates it.
+//!
+//! | name | holds when |
+//! |---|---|
+//! | `storm-ran` | calls succeeded, hit an open circuit, were cancelled, ran in outages |
+//! | `no-panic` | nothing panicked |
+//! | `call-within-timeout` | every call, body read included, returned within `timeout` + margin |
+//! | `no-unkeyed-post-replay` | no POST without an `Idempotency-Key` reached the server twice |
+//! | `breaker-never-stuck` | open ≤ `reset_timeout`, half-open ≤ `timeout`, no long silence |
+//! | `breaker-opens-on-bad-bodies` | the circuit opened in every phase where every body failed |
+//! | `runtime-not-starved` | while callers looped on rejected calls, no tick was late by more than the margin |
+//! | `memory-bounded` | RSS after the warm-up grew less than the limit |
+//! | `connections-bounded` | at most four connections per caller, none left after the drop |
+//! | `amplification-within-budget` | few requests per call during outages |
+//! | `retries-within-budget` | the breaker-less client stayed within its retry budget |
 
 use std::time::Duration;
 
@@ -29,6 +43,9 @@ pub struct Limits {
     pub budget_per_sec: f64,
     /// The budget's window.
     pub budget_ttl: Duration,
+    /// Tasks that call again at once whenever their call fails fast (0: no
+    /// starvation check).
+    pub loopers: usize,
 }
 
 /// How a call ended.
@@ -40,6 +57,9 @@ pub enum Outcome {
     CircuitOpen,
     /// The whole-call or attempt timeout elapsed.
     Timeout,
+    /// A 2xx head whose body could not be read (cut short, stalled, reset)
+    /// or was not JSON.
+    BadBody,
     /// Another error (reset, truncated, connect, budget...).
     Error,
     /// The soak dropped the call's future before it finished.
@@ -62,10 +82,10 @@ pub enum CallKind {
 pub struct Call {
     /// When it started, from the start of the storm.
     pub started: Duration,
-    /// How long until the facade returned (or the soak cancelled it).
+    /// How long until the facade returned (or the soak cancelled it), the
+    /// body read and decoded included: callers read bodies through the
+    /// library (`decode`), so a stalled body is part of the call.
     pub elapsed: Duration,
-    /// How long reading the body took, when there was a response.
-    pub body: Option<Duration>,
     /// The request.
     pub kind: CallKind,
     /// How it ended.
@@ -120,6 +140,18 @@ pub struct Observations {
     pub rss: Vec<(Duration, u64)>,
     /// Samples before this are the warm-up.
     pub warmup: Duration,
+    /// Phases in which every body failed after a `200` head, `(from, to)`
+    /// from the start of the storm; only those that ended before the storm.
+    pub bad_body_phases: Vec<(Duration, Duration)>,
+    /// Requests the server answered with a failing body in those phases.
+    pub bad_body_requests: u64,
+    /// The ticker's ticks: `(when it was due, how late it ran)`.
+    pub ticks: Vec<(Duration, Duration)>,
+    /// When loopers were looping on rejected calls without yielding,
+    /// `(from, to)`, one per tight loop.
+    pub loops: Vec<(Duration, Duration)>,
+    /// Fail-fast calls made in those tight loops.
+    pub loop_calls: u64,
 }
 
 /// A violated invariant.
@@ -143,6 +175,8 @@ pub fn check(limits: &Limits, seen: &Observations) -> Vec<Violation> {
     out.extend(calls_within_timeout(limits, seen));
     out.extend(no_unkeyed_post_replayed(seen));
     out.extend(breaker_never_stuck(limits, seen));
+    out.extend(breaker_opens_on_bad_bodies(limits, seen));
+    out.extend(runtime_not_starved(limits, seen));
     out.extend(memory_bounded(limits, seen));
     out.extend(connections_bounded(limits, seen));
     out.extend(amplification_within_budget(limits, seen));
@@ -178,43 +212,30 @@ pub fn no_panic(seen: &Observations) -> Option<Violation> {
 }
 
 /// Every call the soak did not cancel returned within `timeout` (plus the
-/// margin), and every body read finished within `timeout` too.
-pub fn calls_within_timeout(limits: &Limits, seen: &Observations) -> Vec<Violation> {
+/// margin), reading and decoding the body included: bodies that stall,
+/// reset or are cut short must end within the call's timeout too.
+pub fn calls_within_timeout(limits: &Limits, seen: &Observations) -> Option<Violation> {
     let bound = limits.timeout + limits.margin;
-    let mut out = Vec::new();
     let late: Vec<&Call> = seen
         .calls
         .iter()
         .filter(|c| c.outcome != Outcome::Cancelled && c.elapsed > bound)
         .collect();
-    if let Some(worst) = late.iter().map(|c| c.elapsed).max() {
-        out.push(violation(
-            "call-within-timeout",
-            format!(
-                "{} call(s) took longer than timeout {:?} + margin {:?}; the slowest {:?}",
-                late.len(),
-                limits.timeout,
-                limits.margin,
-                worst
-            ),
-        ));
-    }
-    let slow_bodies: Vec<Duration> = seen
-        .calls
-        .iter()
-        .filter_map(|c| c.body)
-        .filter(|b| *b > bound)
-        .collect();
-    if let Some(worst) = slow_bodies.iter().max() {
-        out.push(violation(
-            "body-within-timeout",
-            format!(
-                "{} body read(s) took longer than {bound:?}; the slowest {worst:?}",
-                slow_bodies.len()
-            ),
-        ));
-    }
-    out
+    let worst = late.iter().max_by_key(|c| c.elapsed)?;
+    Some(violation(
+        "call-within-timeout",
+        format!(
+            "{} call(s), body read included, took longer than timeout {:?} + margin {:?}; \
+             the slowest {:?}, started at {:.3}s ({:?}, {:?})",
+            late.len(),
+            limits.timeout,
+            limits.margin,
+            worst.elapsed,
+            worst.started.as_secs_f64(),
+            worst.kind,
+            worst.outcome
+        ),
+    ))
 }
 
 /// No POST without an `Idempotency-Key` reached the server twice.
@@ -241,12 +262,16 @@ pub fn breaker_never_stuck(limits: &Limits, seen: &Observations) -> Vec<Violatio
     let open_bound = limits.reset_timeout + limits.margin;
     let half_open_bound = limits.timeout + limits.margin;
     // The state in force from each transition to the next (or to the end).
+    // A period cut short by the end of the storm, or begun after it (a call
+    // still in flight), is judged up to the end of the storm only: past it
+    // no caller starts calls, and an open breaker moves to half-open only
+    // when asked.
     let mut periods = Vec::new();
     for (i, (at, state)) in seen.transitions.iter().enumerate() {
         let until = seen
             .transitions
             .get(i + 1)
-            .map_or(seen.storm_end, |(next, _)| *next);
+            .map_or(seen.storm_end, |(next, _)| (*next).min(seen.storm_end));
         periods.push((*at, *state, until.saturating_sub(*at)));
     }
     for (at, state, lasted) in periods {
@@ -255,8 +280,6 @@ pub fn breaker_never_stuck(limits: &Limits, seen: &Observations) -> Vec<Violatio
             Breaker::HalfOpen => half_open_bound,
             Breaker::Closed => continue,
         };
-        // A period cut short by the end of the storm cannot be judged past
-        // the time callers were still calling.
         if lasted > bound {
             out.push(violation(
                 "breaker-never-stuck",
@@ -280,6 +303,100 @@ pub fn breaker_never_stuck(limits: &Limits, seen: &Observations) -> Vec<Violatio
         ));
     }
     out
+}
+
+/// In every phase where every body failed after a `200` head, the breaker
+/// opened: a transition to open between `attempt_timeout` after the phase
+/// began (earlier ones may come from attempts of the phase before) and the
+/// margin after it ended. A client that reads the body within the attempt
+/// counts each failed body as a failure; one that returns at the head sees
+/// only successes, and the circuit stays closed against a dependency that
+/// never delivers a body.
+pub fn breaker_opens_on_bad_bodies(limits: &Limits, seen: &Observations) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for (from, to) in &seen.bad_body_phases {
+        let (lo, hi) = (*from + limits.attempt_timeout, *to + limits.margin);
+        let opened = seen
+            .transitions
+            .iter()
+            .any(|(at, state)| *state == Breaker::Open && *at >= lo && *at <= hi);
+        if !opened {
+            let during: Vec<String> = seen
+                .transitions
+                .iter()
+                .filter(|(at, _)| *at >= *from && *at <= hi)
+                .map(|(at, state)| format!("{state:?} at {:.3}s", at.as_secs_f64()))
+                .collect();
+            out.push(violation(
+                "breaker-opens-on-bad-bodies",
+                format!(
+                    "every body failed after a 200 head from {:.3}s to {:.3}s ({} such answers in \
+                     all such phases), but the breaker did not open between {:.3}s and {:.3}s \
+                     (transitions then: {})",
+                    from.as_secs_f64(),
+                    to.as_secs_f64(),
+                    seen.bad_body_requests,
+                    lo.as_secs_f64(),
+                    hi.as_secs_f64(),
+                    if during.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        during.join(", ")
+                    }
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// While loopers called again at once on every rejected call, the runtime
+/// still ran its other tasks: no tick of the ticker that was due (or ran
+/// late) during a tight loop ran later than the margin. A fail-fast path
+/// that never returns `Pending` nor consumes tokio's cooperative budget lets
+/// such a loop hold its worker thread for as long as it spins. Also a
+/// violation: loopers that never looped (nothing was checked), or no ticks.
+pub fn runtime_not_starved(limits: &Limits, seen: &Observations) -> Option<Violation> {
+    if limits.loopers == 0 {
+        return None;
+    }
+    if seen.loops.is_empty() || seen.loop_calls == 0 || seen.ticks.is_empty() {
+        return Some(violation(
+            "runtime-not-starved",
+            format!(
+                "nothing was checked: {} tight loop(s) of {} looper(s), {} fail-fast call(s) in \
+                 them, {} tick(s)",
+                seen.loops.len(),
+                limits.loopers,
+                seen.loop_calls,
+                seen.ticks.len()
+            ),
+        ));
+    }
+    let looping = |due: Duration, late: Duration| {
+        seen.loops
+            .iter()
+            .any(|(from, to)| due <= *to && due + late >= *from)
+    };
+    let late: Vec<(Duration, Duration)> = seen
+        .ticks
+        .iter()
+        .copied()
+        .filter(|(due, late)| *late > limits.margin && looping(*due, *late))
+        .collect();
+    let (due, worst) = late.iter().copied().max_by_key(|(_, late)| *late)?;
+    Some(violation(
+        "runtime-not-starved",
+        format!(
+            "{} tick(s) ran later than the margin {:?} while loopers looped on rejected calls \
+             ({} fail-fast calls in {} tight loops); the latest was due at {:.3}s and ran {worst:?} late",
+            late.len(),
+            limits.margin,
+            seen.loop_calls,
+            seen.loops.len(),
+            due.as_secs_f64()
+        ),
+    ))
 }
 
 /// RSS after the warm-up never grew by more than the limit.
@@ -407,6 +524,7 @@ mod tests {
             budget_percent: 0.2,
             budget_per_sec: 10.0,
             budget_ttl: Duration::from_secs(10),
+            loopers: 2,
         }
     }
 
@@ -414,7 +532,6 @@ mod tests {
         Call {
             started: Duration::from_millis(ms),
             elapsed: Duration::from_millis(5),
-            body: None,
             kind,
             outcome,
             in_outage,
@@ -434,6 +551,8 @@ mod tests {
                 (Duration::from_millis(100), Breaker::Open),
                 (Duration::from_millis(1100), Breaker::HalfOpen),
                 (Duration::from_millis(1200), Breaker::Closed),
+                (Duration::from_millis(2000), Breaker::Open),
+                (Duration::from_millis(3000), Breaker::HalfOpen),
             ],
             storm_end: Duration::from_secs(3),
             longest_silence: (Duration::from_millis(1100), Duration::from_millis(100)),
@@ -445,6 +564,15 @@ mod tests {
                 (Duration::from_secs(3), (10 << 20) + 4096),
             ],
             warmup: Duration::from_secs(1),
+            bad_body_phases: vec![(Duration::from_millis(1500), Duration::from_millis(3000))],
+            bad_body_requests: 40,
+            ticks: vec![
+                (Duration::from_millis(10), Duration::from_millis(1)),
+                (Duration::from_millis(1250), Duration::from_millis(240)),
+                (Duration::from_millis(2900), Duration::from_millis(20)),
+            ],
+            loops: vec![(Duration::from_millis(1200), Duration::from_millis(1300))],
+            loop_calls: 5000,
             ..Observations::default()
         }
     }
@@ -474,15 +602,77 @@ mod tests {
     }
 
     #[test]
-    fn late_calls_and_bodies_are_violations_but_cancelled_calls_are_not() {
+    fn late_calls_are_violations_but_cancelled_calls_are_not() {
         let mut seen = healthy();
         seen.calls[3].elapsed = Duration::from_secs(9);
         assert!(check(&limits(), &seen).is_empty());
         seen.calls[0].elapsed = Duration::from_millis(2251);
-        seen.calls[1].body = Some(Duration::from_secs(3));
+        // A body that stalled: a 2xx head, then the body failed late.
+        seen.calls[1].elapsed = Duration::from_secs(3);
+        seen.calls[1].outcome = Outcome::BadBody;
         let v = check(&limits(), &seen);
-        assert_eq!(names(&v), ["call-within-timeout", "body-within-timeout"]);
-        assert!(v[0].detail.contains("2.251s"), "{}", v[0].detail);
+        assert_eq!(names(&v), ["call-within-timeout"]);
+        assert!(v[0].detail.contains("2 call(s)"), "{}", v[0].detail);
+        assert!(v[0].detail.contains("the slowest 3s"), "{}", v[0].detail);
+        assert!(v[0].detail.contains("BadBody"), "{}", v[0].detail);
+    }
+
+    #[test]
+    fn a_breaker_that_never_opens_on_failing_bodies_is_a_violation() {
+        let mut seen = healthy();
+        // The only opening in the phase is one from the phase before
+        // (within attempt_timeout of its start).
+        seen.transitions[3].0 = Duration::from_millis(1700);
+        seen.transitions[4].0 = Duration::from_millis(2700);
+        let v = check(&limits(), &seen);
+        assert_eq!(names(&v), ["breaker-opens-on-bad-bodies"]);
+        assert!(v[0].detail.contains("Open at 1.700s"), "{}", v[0].detail);
+        // None at all.
+        seen.transitions.truncate(3);
+        let v = check(&limits(), &seen);
+        assert_eq!(names(&v), ["breaker-opens-on-bad-bodies"]);
+        assert!(v[0].detail.contains("then: none"), "{}", v[0].detail);
+        // An opening within the margin after the phase counts.
+        seen.transitions
+            .push((Duration::from_millis(3250), Breaker::Open));
+        assert!(check(&limits(), &seen).is_empty());
+        // No such phase in the storm: nothing to check.
+        seen.transitions.truncate(3);
+        seen.bad_body_phases.clear();
+        assert!(check(&limits(), &seen).is_empty());
+    }
+
+    #[test]
+    fn a_tick_late_by_more_than_the_margin_while_loopers_loop_is_a_violation() {
+        let mut seen = healthy();
+        // Late, but not while a looper looped.
+        seen.ticks
+            .push((Duration::from_millis(500), Duration::from_millis(400)));
+        assert!(check(&limits(), &seen).is_empty());
+        // Due before the loop began, and still waiting when it began.
+        seen.ticks
+            .push((Duration::from_millis(1100), Duration::from_millis(300)));
+        let v = check(&limits(), &seen);
+        assert_eq!(names(&v), ["runtime-not-starved"]);
+        assert!(v[0].detail.contains("due at 1.100s"), "{}", v[0].detail);
+        assert!(v[0].detail.contains("300ms late"), "{}", v[0].detail);
+    }
+
+    #[test]
+    fn loopers_that_never_looped_are_a_violation() {
+        let mut seen = healthy();
+        seen.loops.clear();
+        let v = check(&limits(), &seen);
+        assert_eq!(names(&v), ["runtime-not-starved"]);
+        assert!(
+            v[0].detail.contains("nothing was checked"),
+            "{}",
+            v[0].detail
+        );
+        // Without loopers there is nothing to check.
+        let mut no_loopers = limits();
+        no_loopers.loopers = 0;
+        assert!(check(&no_loopers, &seen).is_empty());
     }
 
     #[test]
@@ -504,13 +694,27 @@ mod tests {
 
         let mut seen = healthy();
         // Half-open until the end of the storm, 2.9 s.
-        seen.transitions.pop();
+        seen.transitions.truncate(2);
+        seen.bad_body_phases.clear();
         seen.storm_end = Duration::from_millis(4000);
         assert_eq!(names(&check(&limits(), &seen)), ["breaker-never-stuck"]);
 
         let mut seen = healthy();
         seen.longest_silence = (Duration::from_millis(1600), Duration::from_secs(1));
         assert_eq!(names(&check(&limits(), &seen)), ["breaker-never-stuck"]);
+
+        // Opened by a call still in flight after the storm ended, half-open
+        // only when a late call asked: not judged past the end.
+        let mut seen = healthy();
+        seen.transitions
+            .push((Duration::from_millis(3200), Breaker::Open));
+        seen.transitions
+            .push((Duration::from_millis(4800), Breaker::HalfOpen));
+        assert!(check(&limits(), &seen).is_empty());
+        // Open from 2.0 s to 3.6 s, 1.0 s of it before the end: not stuck.
+        seen.transitions.truncate(5);
+        seen.transitions[4].0 = Duration::from_millis(3600);
+        assert!(check(&limits(), &seen).is_empty());
     }
 
     #[test]

@@ -1,14 +1,34 @@
 //! `soak`: a bounded fault storm against the `svc-client` facade.
 //!
-//! Hundreds of callers (GETs decoded as JSON, POSTs without and with an
-//! `Idempotency-Key`) run against a local fault-injecting server that
-//! alternates mixed faults (healthy answers, 5xx, 429 with `Retry-After`,
-//! slow answers, hangs, resets, truncated bodies, invalid JSON, 404) with
-//! outages (503 to everything), while the soak cancels some calls at
-//! random. Then it checks the invariants of `svc_bench::invariants` and
-//! exits non-zero naming each one that was violated.
+//! Hundreds of callers (GETs and POSTs without and with an
+//! `Idempotency-Key`, every body read and decoded as JSON through the
+//! library's `decode`, so that the body is part of the call) run against a
+//! local fault-injecting server whose phases repeat: mixed faults (healthy
+//! answers, 5xx, 429 with `Retry-After`, slow answers, hangs, resets, bodies
+//! that are truncated, stall or are reset after a `200` head, invalid JSON,
+//! 404), an outage (503 to everything), mixed faults again, then bad bodies
+//! (a `200` head for everything, then a body that fails). The soak cancels
+//! some calls at random.
 //!
-//! Usage: `soak [--quick] [--duration SECS] [--callers N] [--margin-ms MS] [--seed N]`
+//! During outages a few dozen loopers (on a facade of their own) call again
+//! at once, without yielding, whenever a call fails fast on the open
+//! circuit: the seed's "retrying forever" anti-pattern. Each loops for at
+//! most [`LOOP_BURST`] per outage. A ticker task due every [`TICK`] records
+//! how late it runs; a fail-fast path that never yields to the runtime lets
+//! the loopers hold the worker threads, and the ticks run late.
+//!
+//! Then it checks the invariants of `svc_bench::invariants` (among them
+//! `call-within-timeout`, bodies included; `breaker-opens-on-bad-bodies`;
+//! `runtime-not-starved`) and exits non-zero naming each one violated.
+//!
+//! Usage: `soak [--quick] [--duration SECS] [--callers N] [--margin-ms MS] [--seed N]
+//! [--sabotage replay-posts|unconstrained-loopers]`
+//!
+//! The sabotages show that a check can fail: `replay-posts` marks unkeyed
+//! POSTs as safe to replay (expect `no-unkeyed-post-replay`);
+//! `unconstrained-loopers` runs the loopers outside tokio's cooperative
+//! budget, as if the library's fail-fast path never yielded (expect
+//! `runtime-not-starved`, and the other time bounds may follow).
 
 use serde_json::Value;
 use std::process::ExitCode;
@@ -26,6 +46,16 @@ static PANICS: AtomicU64 = AtomicU64::new(0);
 /// `--sabotage replay-posts`: unkeyed POSTs are marked safe to replay.
 static REPLAY_POSTS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// Loopers: tasks that call again at once whenever a call fails fast.
+const LOOPERS: usize = 32;
+/// The longest tight loop of one looper in one outage (wall clock): bounds
+/// the CPU the loopers burn, and how long they can starve the runtime.
+const LOOP_BURST: Duration = Duration::from_millis(100);
+/// The most fail-fast calls in one tight loop.
+const LOOP_CALLS: u64 = 200_000;
+/// The ticker's period.
+const TICK: Duration = Duration::from_millis(10);
+
 /// Calls recorded by the callers so far.
 static RECORDED: AtomicU64 = AtomicU64::new(0);
 
@@ -33,7 +63,7 @@ static RECORDED: AtomicU64 = AtomicU64::new(0);
 const RECORD_BYTES: u64 = 2 * std::mem::size_of::<Call>() as u64;
 
 const USAGE: &str = "usage: soak [--quick] [--duration SECS] [--callers N] [--margin-ms MS] [--seed N] \
-                     [--sabotage replay-posts]";
+                     [--sabotage replay-posts|unconstrained-loopers]";
 
 #[derive(Debug)]
 struct Args {
@@ -44,6 +74,9 @@ struct Args {
     /// Marks the unkeyed POSTs as safe to replay, so that the soak must
     /// report `no-unkeyed-post-replay`: shows the check can fail.
     replay_posts: bool,
+    /// Runs the loopers outside tokio's cooperative budget, so that the
+    /// soak must report `runtime-not-starved`: shows the check can fail.
+    unconstrained_loopers: bool,
 }
 
 fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -53,6 +86,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, String> {
         margin: Duration::from_millis(500),
         seed: fastrand::u64(..),
         replay_posts: false,
+        unconstrained_loopers: false,
     };
     let mut args = args;
     let number = |name: &str, value: Option<String>| -> Result<u64, String> {
@@ -81,7 +115,12 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--seed" => parsed.seed = number("--seed", args.next())?,
             "--sabotage" => match args.next().as_deref() {
                 Some("replay-posts") => parsed.replay_posts = true,
-                _ => return Err(format!("`--sabotage` takes `replay-posts`\n{USAGE}")),
+                Some("unconstrained-loopers") => parsed.unconstrained_loopers = true,
+                _ => {
+                    return Err(format!(
+                        "`--sabotage` takes `replay-posts` or `unconstrained-loopers`\n{USAGE}"
+                    ));
+                }
             },
             "--help" | "-h" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown option `{other}`\n{USAGE}")),
@@ -94,15 +133,50 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Args, String> {
 const TIMEOUT: Duration = Duration::from_secs(2);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(300);
 const RESET_TIMEOUT: Duration = Duration::from_secs(1);
-/// Mixed faults, then an outage, repeated.
+/// Mixed faults, an outage, mixed faults, bad bodies; repeated.
 const MIXED: Duration = Duration::from_millis(3000);
 const OUTAGE: Duration = Duration::from_millis(1500);
+const BAD_BODIES: Duration = Duration::from_millis(1500);
+const CYCLE: [(Mode, Duration); 4] = [
+    (Mode::Mixed, MIXED),
+    (Mode::Outage, OUTAGE),
+    (Mode::Mixed, MIXED),
+    (Mode::BadBodies, BAD_BODIES),
+];
+
+/// The phases of a storm of `duration`: `(from, to, mode)`, the last one
+/// cut at `duration`.
+fn phases(duration: Duration) -> Vec<(Duration, Duration, Mode)> {
+    let mut out = Vec::new();
+    let mut t = Duration::ZERO;
+    for (mode, length) in CYCLE.iter().cycle() {
+        if t >= duration {
+            break;
+        }
+        let to = (t + *length).min(duration);
+        out.push((t, to, *mode));
+        t = to;
+    }
+    out
+}
+
+/// The server's mode at `t` from the start of the storm (the schedule
+/// repeats past any duration).
+fn mode_at(t: Duration) -> Mode {
+    let cycle: Duration = CYCLE.iter().map(|(_, d)| *d).sum();
+    let mut into = Duration::from_nanos((t.as_nanos() % cycle.as_nanos()) as u64);
+    for (mode, length) in CYCLE {
+        if into < length {
+            return mode;
+        }
+        into -= length;
+    }
+    Mode::Mixed
+}
 
 /// Whether the server is in an outage at `t` from the start of the storm.
 fn in_outage(t: Duration) -> bool {
-    let cycle = MIXED + OUTAGE;
-    let into = Duration::from_nanos((t.as_nanos() % cycle.as_nanos()) as u64);
-    into >= MIXED
+    mode_at(t) == Mode::Outage
 }
 
 fn main() -> ExitCode {
@@ -158,7 +232,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 async fn storm(args: &Args) -> Result<Vec<invariants::Violation>, String> {
     let limits = Limits {
-        callers: args.callers + budget_callers(args.callers),
+        callers: args.callers + budget_callers(args.callers) + LOOPERS,
         timeout: TIMEOUT,
         attempt_timeout: ATTEMPT_TIMEOUT,
         reset_timeout: RESET_TIMEOUT,
@@ -169,11 +243,17 @@ async fn storm(args: &Args) -> Result<Vec<invariants::Violation>, String> {
         budget_percent: 0.2,
         budget_per_sec: 10.0,
         budget_ttl: Duration::from_secs(10),
+        loopers: LOOPERS,
     };
     if args.replay_posts {
         REPLAY_POSTS.store(true, Ordering::Relaxed);
         println!(
             "soak: SABOTAGE: unkeyed POSTs are marked safe to replay; expect no-unkeyed-post-replay"
+        );
+    }
+    if args.unconstrained_loopers {
+        println!(
+            "soak: SABOTAGE: the loopers run outside tokio's cooperative budget; expect runtime-not-starved"
         );
     }
     println!(
@@ -186,7 +266,13 @@ async fn storm(args: &Args) -> Result<Vec<invariants::Violation>, String> {
     println!(
         "      facade: timeout {TIMEOUT:?}, attempt_timeout {ATTEMPT_TIMEOUT:?}, max_retries 3, \
          breaker 5 failures / reset {RESET_TIMEOUT:?}, default retry budget; \
-         phases: {MIXED:?} mixed faults, {OUTAGE:?} outage (all 503), repeated"
+         phases: {MIXED:?} mixed faults, {OUTAGE:?} outage (all 503), {MIXED:?} mixed, \
+         {BAD_BODIES:?} bad bodies (200, then the body fails), repeated"
+    );
+    println!(
+        "      {LOOPERS} loopers on a facade of their own call again at once on every fail-fast \
+         answer during outages (at most {LOOP_BURST:?} per outage); a ticker every {TICK:?} \
+         records its lateness"
     );
 
     let state = FaultState::new(Delays {
@@ -228,25 +314,44 @@ async fn storm(args: &Args) -> Result<Vec<invariants::Violation>, String> {
         .shared_pool(false);
     let budget_client = Client::from_registry(&registry, "soak-svc", budget_config)
         .map_err(|e| format!("cannot build the budget-only facade: {e}"))?;
+    // The loopers' facade: a breaker of its own, so that their calls do not
+    // change what the main callers see.
+    let loop_config = ClientConfig::default()
+        .timeout(TIMEOUT)
+        .attempt_timeout(ATTEMPT_TIMEOUT)
+        .circuit_breaker(Some(
+            CircuitBreakerConfig::default().reset_timeout(RESET_TIMEOUT),
+        ))
+        .shared_pool(false);
+    let loop_client = Client::from_registry(&registry, "soak-svc", loop_config)
+        .map_err(|e| format!("cannot build the loopers' facade: {e}"))?;
 
     // The server's mode follows the schedule.
     let schedule = {
         let state = Arc::clone(&state);
         let duration = args.duration;
         tokio::spawn(async move {
-            let mut t = Duration::ZERO;
-            while t < duration {
-                state.set_mode(Mode::Mixed);
-                t += MIXED;
-                tokio::time::sleep_until((start + t).into()).await;
-                if t >= duration {
-                    break;
-                }
-                state.set_mode(Mode::Outage);
-                t += OUTAGE;
-                tokio::time::sleep_until((start + t).into()).await;
+            for (from, to, mode) in phases(duration) {
+                tokio::time::sleep_until((start + from).into()).await;
+                state.set_mode(mode);
+                tokio::time::sleep_until((start + to).into()).await;
             }
             state.set_mode(Mode::Mixed);
+        })
+    };
+
+    // The ticker: due every TICK, records how late it ran.
+    let ticks: Arc<Mutex<Vec<(Duration, Duration)>>> = Arc::default();
+    let ticker = {
+        let ticks = Arc::clone(&ticks);
+        let duration = args.duration;
+        tokio::spawn(async move {
+            while start.elapsed() < duration {
+                let due = Instant::now() + TICK;
+                tokio::time::sleep_until(due.into()).await;
+                let late = due.elapsed();
+                lock(&ticks).push((due.saturating_duration_since(start), late));
+            }
         })
     };
 
@@ -288,6 +393,20 @@ async fn storm(args: &Args) -> Result<Vec<invariants::Violation>, String> {
         let duration = args.duration;
         callers.spawn(caller(client, ids, rng, start, duration, true));
     }
+    let loops: Arc<Mutex<Vec<(Duration, Duration)>>> = Arc::default();
+    let mut loopers = tokio::task::JoinSet::new();
+    for i in 0..LOOPERS {
+        let client = loop_client.clone();
+        let rng = fastrand::Rng::with_seed(args.seed.wrapping_add(2_000_000 + i as u64));
+        let loops = Arc::clone(&loops);
+        let duration = args.duration;
+        let task = looper(client, rng, start, duration, loops);
+        if args.unconstrained_loopers {
+            loopers.spawn(tokio::task::coop::unconstrained(task));
+        } else {
+            loopers.spawn(task);
+        }
+    }
     let mut calls = Vec::new();
     while let Some(joined) = callers.join_next().await {
         match joined {
@@ -299,8 +418,17 @@ async fn storm(args: &Args) -> Result<Vec<invariants::Violation>, String> {
             Err(err) => return Err(format!("a caller task failed: {err}")),
         }
     }
+    let mut loop_calls = 0;
+    while let Some(joined) = loopers.join_next().await {
+        match joined {
+            Ok(n) => loop_calls += n,
+            Err(err) if err.is_panic() => eprintln!("soak: a looper task panicked"),
+            Err(err) => return Err(format!("a looper task failed: {err}")),
+        }
+    }
     let _ = schedule.await;
     let _ = sampler.await;
+    let _ = ticker.await;
     let callers_done = start.elapsed();
 
     let offset = start.saturating_duration_since(state.started());
@@ -319,6 +447,7 @@ async fn storm(args: &Args) -> Result<Vec<invariants::Violation>, String> {
     // handlers still sleeping (hangs) have finished.
     drop(client);
     drop(budget_client);
+    drop(loop_client);
     let drain_deadline = Instant::now() + TIMEOUT + Duration::from_secs(3);
     while server.stats().open() > 0 && Instant::now() < drain_deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -339,6 +468,15 @@ async fn storm(args: &Args) -> Result<Vec<invariants::Violation>, String> {
         connections_after_drain,
         rss: lock(&rss).clone(),
         warmup: MIXED,
+        bad_body_phases: phases(args.duration)
+            .into_iter()
+            .filter(|(from, to, mode)| *mode == Mode::BadBodies && *to - *from == BAD_BODIES)
+            .map(|(from, to, _)| (from, to))
+            .collect(),
+        bad_body_requests: state.bad_body_requests(),
+        ticks: lock(&ticks).clone(),
+        loops: lock(&loops).clone(),
+        loop_calls,
     };
     report(
         &observations,
@@ -384,10 +522,10 @@ async fn caller(
         let started = start.elapsed();
         let in_outage = in_outage(started);
         let call = one_call(&client, id, kind, budget_only);
-        let (outcome, elapsed, body) = match cancel_after {
+        let (outcome, elapsed) = match cancel_after {
             Some(after) => match tokio::time::timeout(after, call).await {
                 Ok(done) => done,
-                Err(_) => (Outcome::Cancelled, start.elapsed() - started, None),
+                Err(_) => (Outcome::Cancelled, start.elapsed() - started),
             },
             None => call.await,
         };
@@ -395,7 +533,6 @@ async fn caller(
         calls.push(Call {
             started,
             elapsed,
-            body,
             kind,
             outcome,
             in_outage,
@@ -407,60 +544,124 @@ async fn caller(
     calls
 }
 
-/// Sends one request, reads and decodes the body, and classifies the result:
-/// `(outcome, time until the facade returned, time reading the body)`.
+/// Sends one request, reads and decodes the body through the library (so
+/// that reading it is part of the call, and of its timeout), and classifies
+/// the result: `(outcome, time until the facade returned)`.
 async fn one_call(
     client: &Client,
     id: u64,
     kind: CallKind,
     budget_only: bool,
-) -> (Outcome, Duration, Option<Duration>) {
+) -> (Outcome, Duration) {
     let started = Instant::now();
     let body = serde_json::json!({ "id": id, "item": "soak" });
-    let result = match kind {
-        CallKind::Get if budget_only => {
-            client
-                .get(&format!("{}items/{id}", fault::BUDGET_PREFIX))
-                .send()
-                .await
-        }
-        CallKind::Get => client.get(&format!("/items/{id}")).send().await,
-        CallKind::Post => {
-            client
-                .post("/orders", &body)
-                .header(CALL_ID, id.to_string())
-                .retry_unsafe(REPLAY_POSTS.load(Ordering::Relaxed))
-                .send()
-                .await
-        }
-        CallKind::KeyedPost => {
-            client
-                .post("/orders", &body)
-                .header(CALL_ID, id.to_string())
-                .idempotency_key(format!("soak-{id}"))
-                .send()
-                .await
+    let call = async {
+        match kind {
+            CallKind::Get if budget_only => {
+                client
+                    .get(&format!("{}items/{id}", fault::BUDGET_PREFIX))
+                    .decode::<Value>()
+                    .await
+            }
+            CallKind::Get => client.get(&format!("/items/{id}")).decode::<Value>().await,
+            CallKind::Post => {
+                client
+                    .post("/orders", &body)
+                    .header(CALL_ID, id.to_string())
+                    .retry_unsafe(REPLAY_POSTS.load(Ordering::Relaxed))
+                    .decode::<Value>()
+                    .await
+            }
+            CallKind::KeyedPost => {
+                client
+                    .post("/orders", &body)
+                    .header(CALL_ID, id.to_string())
+                    .idempotency_key(format!("soak-{id}"))
+                    .decode::<Value>()
+                    .await
+            }
         }
     };
-    let elapsed = started.elapsed();
+    // Bounded so that a call (or body) that never ends cannot wedge the
+    // soak; `call-within-timeout` reports it.
+    let outcome = match tokio::time::timeout(TIMEOUT + Duration::from_secs(5), call).await {
+        Ok(result) => classify(&result),
+        Err(_) => Outcome::Timeout,
+    };
+    (outcome, started.elapsed())
+}
+
+/// How a decoded call ended: a non-2xx status is a `Response` (decoding
+/// turns it into an error); a 2xx whose body could not be read (within the
+/// attempt or after it) or was not JSON is a `BadBody`.
+fn classify(result: &Result<Value, svc_client::Error>) -> Outcome {
     match result {
-        Ok(resp) => {
-            let status = resp.status().as_u16();
-            let body_started = Instant::now();
-            // Bounded so that a body that never ends cannot wedge the soak;
-            // the invariant on body time reports it.
-            let limit = TIMEOUT + Duration::from_secs(5);
-            let _ = tokio::time::timeout(limit, svc_client::decode_response::<Value>(resp)).await;
-            (
-                Outcome::Response(status),
-                elapsed,
-                Some(body_started.elapsed()),
-            )
-        }
-        Err(err) if err.is_circuit_open() => (Outcome::CircuitOpen, elapsed, None),
-        Err(err) if err.is_timeout() => (Outcome::Timeout, elapsed, None),
-        Err(_) => (Outcome::Error, elapsed, None),
+        Ok(_) => Outcome::Response(200),
+        Err(err) if err.is_circuit_open() => Outcome::CircuitOpen,
+        Err(err) if err.is_timeout() => Outcome::Timeout,
+        Err(err) => match err.status() {
+            Some(status) if status.is_success() => Outcome::BadBody,
+            Some(status) if err.is_decode() => Outcome::Response(status.as_u16()),
+            _ => Outcome::Error,
+        },
     }
+}
+
+/// The path the loopers call (under [`fault::LOOP_PREFIX`]).
+const LOOP_PATH: &str = "/loop/items/1";
+
+/// One looper: outside outages it waits; in an outage it calls with think
+/// time until a call fails fast on the open circuit, then calls again at
+/// once, without yielding in between, for as long as calls keep failing fast
+/// (at most [`LOOP_BURST`] or [`LOOP_CALLS`] calls, once per outage).
+/// Records each tight loop's `(from, to)` and returns its fail-fast calls.
+async fn looper(
+    client: Client,
+    mut rng: fastrand::Rng,
+    start: Instant,
+    duration: Duration,
+    loops: Arc<Mutex<Vec<(Duration, Duration)>>>,
+) -> u64 {
+    let mut fail_fast = 0;
+    let mut looped_in = None;
+    let outages: Vec<(Duration, Duration)> = phases(duration)
+        .into_iter()
+        .filter(|(_, _, mode)| *mode == Mode::Outage)
+        .map(|(from, to, _)| (from, to))
+        .collect();
+    while start.elapsed() < duration {
+        let now = start.elapsed();
+        let Some(outage) = outages.iter().position(|(_, to)| now < *to) else {
+            break;
+        };
+        let (from, _) = outages[outage];
+        if now < from || looped_in == Some(outage) {
+            // Until the next outage (after this one's tight loop).
+            let next = outages.get(outage + 1).map_or(duration, |(from, _)| *from);
+            let wake = if now < from { from } else { next };
+            tokio::time::sleep_until((start + wake).into()).await;
+            continue;
+        }
+        let rejected = client.get(LOOP_PATH).decode::<Value>().await;
+        if rejected.is_err_and(|e| e.is_circuit_open()) {
+            looped_in = Some(outage);
+            let began = Instant::now();
+            let from = start.elapsed();
+            let mut n = 1;
+            // The anti-pattern: no sleep, no yield, call again.
+            while n < LOOP_CALLS && began.elapsed() < LOOP_BURST {
+                let again = client.get(LOOP_PATH).decode::<Value>().await;
+                if !again.is_err_and(|e| e.is_circuit_open()) {
+                    break;
+                }
+                n += 1;
+            }
+            lock(&loops).push((from, start.elapsed()));
+            fail_fast += n;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.u64(10..60))).await;
+    }
+    fail_fast
 }
 
 fn report(
@@ -487,9 +688,10 @@ fn report(
             count(&|c: &Call| c.kind == kind && c.budget_only == budget && o(c.outcome))
         };
         println!(
-            "  {name:<9} 2xx {:>6}  4xx/5xx {:>6}  circuit-open {:>6}  timeout {:>5}  other error {:>5}  cancelled {:>5}",
+            "  {name:<9} 2xx {:>6}  4xx/5xx {:>6}  bad body {:>5}  circuit-open {:>6}  timeout {:>5}  other error {:>5}  cancelled {:>5}",
             of(&|o| matches!(o, Outcome::Response(200..=299))),
             of(&|o| matches!(o, Outcome::Response(s) if s >= 300)),
+            of(&|o| o == Outcome::BadBody),
             of(&|o| o == Outcome::CircuitOpen),
             of(&|o| o == Outcome::Timeout),
             of(&|o| o == Outcome::Error),
@@ -504,13 +706,33 @@ fn report(
         .collect();
     if let Some(s) = stats::Summary::from_samples(durations) {
         println!(
-            "  call time: p50 {:?}, p99 {:?}, max {:?} (timeout {TIMEOUT:?})",
+            "  call time, body read included: p50 {:?}, p99 {:?}, max {:?} (timeout {TIMEOUT:?})",
             s.p50, s.p99, s.max
         );
     }
-    let bodies: Vec<Duration> = seen.calls.iter().filter_map(|c| c.body).collect();
-    if let Some(s) = stats::Summary::from_samples(bodies) {
-        println!("  body read: p99 {:?}, max {:?}", s.p99, s.max);
+    let in_bad_bodies = |c: &Call| {
+        seen.bad_body_phases
+            .iter()
+            .any(|(from, to)| c.started >= *from && c.started < *to)
+    };
+    let bad: Vec<Duration> = seen
+        .calls
+        .iter()
+        .filter(|c| c.outcome != Outcome::Cancelled && in_bad_bodies(c))
+        .map(|c| c.elapsed)
+        .collect();
+    if let Some(s) = stats::Summary::from_samples(bad) {
+        println!(
+            "  calls started in bad-body phases: {} (bad body {}, circuit-open {}, timeout {}, other error {}); \
+             p99 {:?}, max {:?}",
+            s.count,
+            count(&|c| in_bad_bodies(c) && c.outcome == Outcome::BadBody),
+            count(&|c| in_bad_bodies(c) && c.outcome == Outcome::CircuitOpen),
+            count(&|c| in_bad_bodies(c) && c.outcome == Outcome::Timeout),
+            count(&|c| in_bad_bodies(c) && c.outcome == Outcome::Error),
+            s.p99,
+            s.max
+        );
     }
     let faults: Vec<String> = state
         .by_fault()
@@ -518,9 +740,12 @@ fn report(
         .map(|(f, n): &(Fault, u64)| format!("{} {n}", f.name()))
         .collect();
     println!(
-        "server: {} requests ({} during outages); mixed answers: {}",
+        "server: {} requests ({} during outages, {} with a failing body in bad-body phases, {} from \
+         the loopers); mixed answers: {}",
         state.requests(),
         state.outage_requests(),
+        state.bad_body_requests(),
+        state.loop_requests(),
         faults.join(", ")
     );
     let (keyed, keyed_arrivals) = state.keyed_posts();
@@ -533,7 +758,8 @@ fn report(
     let outage_calls = count(&|c| c.in_outage && !c.budget_only);
     println!(
         "  amplification (facade with breaker): {:.3} requests per logical call overall, {:.3} during outages ({} calls)",
-        (state.requests() - seen.budget_requests) as f64 / main_calls.max(1) as f64,
+        (state.requests() - seen.budget_requests - state.loop_requests()) as f64
+            / main_calls.max(1) as f64,
         seen.outage_requests as f64 / outage_calls.max(1) as f64,
         outage_calls
     );
@@ -591,6 +817,58 @@ fn report(
             raw_peak / 1024
         );
     }
+    let opened_in = |from: Duration, to: Duration| {
+        seen.transitions
+            .iter()
+            .filter(|(at, s)| *s == Breaker::Open && *at >= from && *at <= to)
+            .count()
+    };
+    let phases: Vec<String> = seen
+        .bad_body_phases
+        .iter()
+        .map(|(from, to)| {
+            format!(
+                "{:.1}-{:.1}s opened {}",
+                from.as_secs_f64(),
+                to.as_secs_f64(),
+                opened_in(*from, *to)
+            )
+        })
+        .collect();
+    println!(
+        "  in bad-body phases (every body fails after a 200 head): {}",
+        if phases.is_empty() {
+            "none completed in this run".to_owned()
+        } else {
+            phases.join(", ")
+        }
+    );
+    let longest_loop = seen.loops.iter().map(|(from, to)| *to - *from).max();
+    println!(
+        "loopers: {LOOPERS}, {} tight loop(s) on fail-fast answers, {} fail-fast calls in them, \
+         longest loop {:?}",
+        seen.loops.len(),
+        seen.loop_calls,
+        longest_loop.unwrap_or_default()
+    );
+    let looping = |due: Duration, late: Duration| {
+        seen.loops
+            .iter()
+            .any(|(from, to)| due <= *to && due + late >= *from)
+    };
+    let worst = |ticks: &mut dyn Iterator<Item = &(Duration, Duration)>| {
+        ticks
+            .max_by_key(|(_, late)| *late)
+            .map_or("-".to_owned(), |(due, late)| {
+                format!("{late:?} (due at {:.3}s)", due.as_secs_f64())
+            })
+    };
+    println!(
+        "  ticker every {TICK:?}: {} ticks; latest {}; latest while loopers looped {}",
+        seen.ticks.len(),
+        worst(&mut seen.ticks.iter()),
+        worst(&mut seen.ticks.iter().filter(|(due, late)| looping(*due, *late)))
+    );
     println!("panics: {}", seen.panics);
     println!("(GET* = the budget-only client: no breaker, retry budget only)");
 }
@@ -634,16 +912,46 @@ mod tests {
         assert!(args(&["--loud"]).unwrap_err().contains("`--loud`"));
         assert!(args(&["--sabotage", "replay-posts"]).unwrap().replay_posts);
         assert!(!args(&[]).unwrap().replay_posts);
+        let both = args(&[
+            "--sabotage",
+            "unconstrained-loopers",
+            "--sabotage",
+            "replay-posts",
+        ])
+        .unwrap();
+        assert!(both.unconstrained_loopers && both.replay_posts);
+        assert!(!args(&[]).unwrap().unconstrained_loopers);
         assert!(args(&["--sabotage", "x"]).is_err());
     }
 
     #[test]
-    fn schedule_alternates_mixed_and_outage() {
+    fn schedule_repeats_mixed_outage_mixed_bad_bodies() {
+        let ms = Duration::from_millis;
         assert!(!in_outage(Duration::ZERO));
-        assert!(!in_outage(Duration::from_millis(2999)));
-        assert!(in_outage(Duration::from_millis(3000)));
-        assert!(in_outage(Duration::from_millis(4499)));
-        assert!(!in_outage(Duration::from_millis(4500)));
-        assert!(in_outage(Duration::from_millis(7600)));
+        assert!(!in_outage(ms(2999)));
+        assert!(in_outage(ms(3000)));
+        assert!(in_outage(ms(4499)));
+        assert!(!in_outage(ms(4500)));
+        assert_eq!(mode_at(ms(7499)), Mode::Mixed);
+        assert_eq!(mode_at(ms(7500)), Mode::BadBodies);
+        assert_eq!(mode_at(ms(8999)), Mode::BadBodies);
+        assert_eq!(mode_at(ms(9000)), Mode::Mixed);
+        assert!(in_outage(ms(12_100)));
+        // The quick run: one outage and one bad-body phase, the end cut.
+        let quick = phases(Duration::from_secs(10));
+        assert_eq!(
+            quick,
+            [
+                (ms(0), ms(3000), Mode::Mixed),
+                (ms(3000), ms(4500), Mode::Outage),
+                (ms(4500), ms(7500), Mode::Mixed),
+                (ms(7500), ms(9000), Mode::BadBodies),
+                (ms(9000), ms(10_000), Mode::Mixed),
+            ]
+        );
+        for (from, to, mode) in phases(Duration::from_secs(60)) {
+            assert_eq!(mode_at(from), mode);
+            assert_eq!(mode_at(to - ms(1)), mode);
+        }
     }
 }
