@@ -1,7 +1,9 @@
 //! `cargo xtask soak [--quick] [--duration SECS] [--release] [--seed N]
-//! [--callers N] [--margin-ms MS] [--sabotage replay-posts]`: a bounded
-//! fault storm against the facade (the `soak` binary of `svc-bench`), whose
-//! exit status says whether every invariant held.
+//! [--callers N] [--margin-ms MS] [--sabotage replay-posts|unconstrained-loopers]`:
+//! a bounded fault storm against the facade (the `soak` binary of
+//! `svc-bench`), whose exit status says whether every invariant held. The
+//! sabotages show that a check can fail (`no-unkeyed-post-replay`,
+//! `runtime-not-starved`).
 //!
 //! The soak is built in the dev profile by default: CI has already built the
 //! workspace's dependencies that way for the tests, so `--quick` costs one
@@ -36,7 +38,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             other => {
                 return Err(format!(
                     "soak: unknown option `{other}` (expected --quick, --duration SECS, --release, \
-                     --seed N, --callers N, --margin-ms MS, --sabotage replay-posts)"
+                     --seed N, --callers N, --margin-ms MS, \
+                     --sabotage replay-posts|unconstrained-loopers)"
                 ));
             }
         }
