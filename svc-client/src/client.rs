@@ -73,23 +73,16 @@ struct Shared {
     instruments: Instruments,
 }
 
-/// The connection pool every client shares by default.
-fn shared_pool() -> Result<reqwest::Client, Error> {
-    static POOL: OnceLock<reqwest::Client> = OnceLock::new();
+/// The client whose connection pool every facade client shares by default
+/// (`svc_httpclient::Client::new`'s pool: no redirects followed, and plain
+/// `http` still works on a machine without root certificates).
+fn shared_pool() -> Result<&'static svc_httpclient::Client, svc_httpclient::Error> {
+    static POOL: OnceLock<svc_httpclient::Client> = OnceLock::new();
     if let Some(pool) = POOL.get() {
-        return Ok(pool.clone());
+        return Ok(pool);
     }
-    let pool = new_pool()?;
-    Ok(POOL.get_or_init(|| pool).clone())
-}
-
-/// A pool like `svc_httpclient::Client::new` builds: redirects are not
-/// followed, so a call cannot be sent to another origin.
-fn new_pool() -> Result<reqwest::Client, Error> {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| Error::config_with_source("http_client", "could not be built", e))
+    let pool = svc_httpclient::Client::new(svc_httpclient::Config::default())?;
+    Ok(POOL.get_or_init(|| pool))
 }
 
 // ===== impl Client =====
@@ -227,13 +220,12 @@ impl Client {
             instruments: instruments.clone(),
             user: observer,
         });
-        let pool = match pool {
-            Pool::Shared => shared_pool()?,
-            Pool::Own => new_pool()?,
-            Pool::Custom(http) => http,
-        };
-        let http = svc_httpclient::Client::with_http_client(http_config, pool)
-            .map_err(|e| Error::http_config(&e))?;
+        let http = match pool {
+            Pool::Shared => shared_pool().and_then(|pool| pool.with_config(http_config)),
+            Pool::Own => svc_httpclient::Client::new(http_config),
+            Pool::Custom(http) => svc_httpclient::Client::with_http_client(http_config, http),
+        }
+        .map_err(Error::http_config)?;
         let breaker = http.breaker(&base_url);
 
         let shared = Arc::new(Shared {

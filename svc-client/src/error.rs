@@ -139,25 +139,13 @@ impl Error {
         })
     }
 
-    pub(crate) fn config_with_source(
-        setting: &'static str,
-        message: impl Into<String>,
-        source: impl Into<BoxError>,
-    ) -> Error {
-        Error::new(Kind::Config {
-            setting: Some(setting),
-            message: message.into(),
-            source: Some(source.into()),
-        })
-    }
-
     /// svc-httpclient rejected the configuration; its message names the
-    /// setting.
-    pub(crate) fn http_config(err: &svc_httpclient::Error) -> Error {
+    /// setting and the cause, and its source chain is kept.
+    pub(crate) fn http_config(err: svc_httpclient::Error) -> Error {
         Error::new(Kind::Config {
             setting: None,
             message: err.to_string(),
-            source: None,
+            source: Some(Box::new(err)),
         })
     }
 
@@ -444,6 +432,13 @@ impl StdError for Error {
             Kind::Discovery(e) => e.source(),
             Kind::Http(e) => e.source(),
             Kind::InvalidPath { .. } | Kind::Redirected { .. } => None,
+            // svc-httpclient's error is the message itself: transparent,
+            // as for `Http`.
+            Kind::Config {
+                setting: None,
+                source: Some(inner),
+                ..
+            } => inner.source(),
             Kind::Config { source, .. } => source.as_deref().map(|e| e as _),
             Kind::Decode(d) => d.source.as_deref().map(|e| e as _),
         }

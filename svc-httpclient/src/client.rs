@@ -73,6 +73,49 @@ struct ClientRef {
     epoch: Instant,
     /// When idle origins were last dropped (ms since `epoch`).
     last_sweep: AtomicU64,
+    /// The pool was built without root certificates, because the machine
+    /// has none: `https` calls fail at once with this as their cause.
+    roots_missing: Option<Arc<RootsMissing>>,
+}
+
+/// The pool `Client::new` builds: rustls, no redirects followed. On a
+/// machine without root certificates (no CA bundle in the image) the first
+/// build fails; the pool is then built with no roots at all, for plain
+/// `http`, and the reason is kept for the `https` calls.
+fn default_pool() -> Result<(reqwest::Client, Option<Arc<RootsMissing>>), Error> {
+    let builder = || reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+    let first = match builder().build() {
+        Ok(http) => return Ok((http, None)),
+        Err(e) => e.without_url(),
+    };
+    match builder().tls_certs_only(Vec::new()).build() {
+        Ok(http) => Ok((http, Some(Arc::new(RootsMissing(Arc::new(first)))))),
+        Err(_) => Err(Error::config(
+            "http_client",
+            format!("could not be built: {}", chain_to_string(&first)),
+        )
+        .with_source(first)),
+    }
+}
+
+/// Why `https` calls cannot be made: no root certificate could be loaded.
+#[derive(Debug, Clone)]
+pub(crate) struct RootsMissing(Arc<reqwest::Error>);
+
+impl fmt::Display for RootsMissing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "no TLS root certificates could be loaded (SSL_CERT_FILE, SSL_CERT_DIR or the \
+             system store): add a CA bundle to the image (e.g. /etc/ssl/certs/ca-certificates.crt) \
+             to call https services",
+        )
+    }
+}
+
+impl std::error::Error for RootsMissing {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
 }
 
 /// The per-origin state: its breaker and its retry budget.
@@ -99,21 +142,41 @@ impl Client {
     /// let err = Client::new(Config::default().timeout(Duration::ZERO)).unwrap_err();
     /// assert!(err.to_string().contains("`timeout`"));
     /// ```
+    ///
+    /// Without any root certificate on the machine (a minimal container
+    /// image without a CA bundle), the client is still built, so that
+    /// plain-`http` siblings work; an `https` call then fails before any
+    /// I/O with an [`Error::is_connect`] error saying the roots are
+    /// missing.
     pub fn new(config: Config) -> Result<Client, Error> {
         config.validate()?;
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| {
-                Error::config("http_client", "could not be built").with_source(e.without_url())
-            })?;
-        Client::with_http_client(config, http)
+        let (http, roots_missing) = default_pool()?;
+        Client::build(config, http, roots_missing)
+    }
+
+    /// A client with `config` sharing this client's connection pool (the
+    /// cheap way to give each sibling its own settings), and what it found
+    /// out about the machine's root certificates.
+    pub fn with_config(&self, config: Config) -> Result<Client, Error> {
+        Client::build(
+            config,
+            self.inner.http.clone(),
+            self.inner.roots_missing.clone(),
+        )
     }
 
     /// A client sending through `http`, to share one connection pool
     /// between clients. `http` keeps its own redirect policy and TLS
     /// settings; its own timeouts apply inside each attempt.
     pub fn with_http_client(config: Config, http: reqwest::Client) -> Result<Client, Error> {
+        Client::build(config, http, None)
+    }
+
+    fn build(
+        config: Config,
+        http: reqwest::Client,
+        roots_missing: Option<Arc<RootsMissing>>,
+    ) -> Result<Client, Error> {
         config.validate()?;
         if let Some(breaker) = config.get_circuit_breaker() {
             CircuitBreaker::new(breaker.clone())
@@ -127,6 +190,7 @@ impl Client {
                 origins: RwLock::new(HashMap::new()),
                 epoch: Instant::now(),
                 last_sweep: AtomicU64::new(0),
+                roots_missing,
             }),
         })
     }
@@ -744,6 +808,15 @@ impl Client {
         self.prepare(&mut request);
         let method = request.method().clone();
         let url = svc_discovery::strip_userinfo(request.url()).into_owned();
+        if let Some(missing) = &self.inner.roots_missing
+            && url.scheme() == "https"
+        {
+            let err = Error::new(Kind::TlsRoots)
+                .with_method(method)
+                .with_clean_url(url)
+                .with_source(RootsMissing::clone(missing));
+            return Err(self.failed_without_origin(err, scope));
+        }
         let origin = self.origin(request.url(), start);
         let replay = replay_allowed(&method, request.headers(), opts.retry_unsafe);
         let replayable_body = request.body().is_none_or(|b| b.as_bytes().is_some());
@@ -993,6 +1066,23 @@ impl Client {
             return Next::BudgetExhausted;
         }
         Next::Retry(wait)
+    }
+
+    /// As [`failed`](Client::failed), for a call that never got to its
+    /// origin's state.
+    fn failed_without_origin(&self, err: Error, scope: Scope<'_>) -> Error {
+        if self.inner.config.get_log_failures() {
+            scope.in_scope(|| {
+                tracing::warn!(
+                    target: "svc_httpclient",
+                    method = err.inner_method().map(Method::as_str).unwrap_or_default(),
+                    url = err.url().map(svc_discovery::redact).unwrap_or_default(),
+                    cause = %chain_to_string(&err),
+                    "http call failed",
+                );
+            });
+        }
+        err
     }
 
     /// Logs the failed call once (unless `log_failures` is off), and hands

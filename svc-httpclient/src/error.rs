@@ -77,6 +77,8 @@ pub(crate) enum Kind {
     BodyTooLarge(u64),
     /// `bytes()`, `text()` or `decode()` got a response outside 2xx.
     Status(StatusCode),
+    /// An `https` call on a machine without root certificates.
+    TlsRoots,
     /// The body was not JSON of the expected type.
     Decode,
 }
@@ -167,7 +169,7 @@ impl Error {
 
     /// No connection could be made (refused, DNS, TLS handshake).
     pub fn is_connect(&self) -> bool {
-        self.any_kind(|k| matches!(k, Kind::Connect))
+        self.any_kind(|k| matches!(k, Kind::Connect | Kind::TlsRoots))
             || self.chain().any(|e| {
                 e.downcast_ref::<reqwest::Error>()
                     .is_some_and(reqwest::Error::is_connect)
@@ -300,6 +302,10 @@ impl fmt::Display for Error {
                 f,
                 "response body{} exceeds the limit of {limit} bytes",
                 from(&inner.url)
+            ),
+            Kind::TlsRoots => write!(
+                f,
+                "no TLS root certificates: https request{target} not sent"
             ),
             Kind::Status(status) => {
                 write!(f, "unexpected status {status}{}", from(&inner.url))
