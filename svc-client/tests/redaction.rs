@@ -85,9 +85,8 @@ async fn a_decode_error_names_the_url_without_its_query_values() {
     // Every test of this binary runs under a subscriber: a thread without
     // one can race the other test's thread for the library callsites'
     // interest (tokio-rs/tracing#2874) and hide its spans.
-    let _guard = tracing::subscriber::set_default(
-        tracing_subscriber::registry().with(Events::default()),
-    );
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(Events::default()));
     let (addr, _seen) = recording_server(404, "no such user").await;
     let client = client_for("auth-svc", addr, "", fast_config());
     let err = client
