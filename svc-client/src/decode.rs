@@ -129,13 +129,7 @@ pub async fn decode_response_with_limit<T: DeserializeOwned>(
         }
     }
 
-    let json: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
-        b"null"
-    } else {
-        &body
-    };
-    serde_json::from_slice(json)
-        .map_err(|err| failure.error(DecodeProblem::Json, &body, Some(Box::new(err))))
+    failure.json(&body)
 }
 
 /// The facade's `bytes()`, `text()` and `decode()`: a buffered response
@@ -168,13 +162,7 @@ pub(crate) fn decode_buffered<T: DeserializeOwned>(
     resp: http::Response<bytes::Bytes>,
 ) -> Result<T, Error> {
     let (mut failure, body) = buffered_success(resp)?;
-    let json: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
-        b"null"
-    } else {
-        &body
-    };
-    serde_json::from_slice(json)
-        .map_err(|err| failure.error(DecodeProblem::Json, &body, Some(Box::new(err))))
+    failure.json(&body)
 }
 
 /// Reads up to about `max` bytes of the body, ignoring errors.
@@ -199,6 +187,17 @@ pub(crate) struct Failure {
 }
 
 impl Failure {
+    /// Decodes a whole 2xx body as JSON; a blank body is JSON `null`.
+    fn json<T: DeserializeOwned>(&mut self, body: &[u8]) -> Result<T, Error> {
+        let json: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+            b"null"
+        } else {
+            body
+        };
+        serde_json::from_slice(json)
+            .map_err(|err| self.error(DecodeProblem::Json, body, Some(Box::new(err))))
+    }
+
     fn error(
         &mut self,
         problem: DecodeProblem,
