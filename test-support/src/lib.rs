@@ -1,106 +1,45 @@
-//! Loopback servers and helpers shared by the tests of the svc crates
+//! Loopback servers and test helpers shared by the tests of the svc crates
 //! (`publish = false`, a path dev-dependency only).
 //!
+//! # Overview
+//!
+//! - [`serve`] / [`serve_router`]: a real axum server on `127.0.0.1:0`
+//!   (reqwest's `tests/support/server.rs` pattern). It counts and records
+//!   every request ([`Server::hits`], [`Server::seen`]) and **fails the
+//!   test** when a handler panicked: dropping a [`Server`] whose handler
+//!   panicked panics. [`statuses`], [`always`] and [`recording_server`] are
+//!   the usual canned answers.
+//! - [`closed_port`]: an address with nothing listening (connection
+//!   refused).
+//! - [`resetting`] and [`stalling`]: raw listeners that read a request and
+//!   then close the connection, or never answer.
+//! - [`body_faults`]: a `200` head followed by a body that is whole, cut
+//!   short, reset or stalled ([`BodyFault`]).
+//! - [`Events`] and [`Spans`]: `tracing` layers recording events and spans
+//!   with their fields, so that tests assert on structured fields
+//!   ([`Event::field`]) instead of formatted log text. [`capture`] installs
+//!   both for the current thread.
+//!
 //! Everything listens on `127.0.0.1:0`; nothing here reaches off the
-//! machine.
+//! machine. Every server stops when its handle is dropped.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn run() {
+//! let server = svc_test_support::statuses(&[503, 200]).await;
+//! // ... point a client at server.url("/users/1") and call it twice ...
+//! assert_eq!(server.hits(), 2);
+//! assert_eq!(server.seen()[1].path, "/users/1");
+//! # }
+//! ```
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+mod body;
+mod listeners;
+mod server;
+mod trace;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-
-/// What a [`body_faults`] server does with the body of one response. The
-/// head is always `200 OK`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyFault {
-    /// The whole body: [`GOOD_BODY`].
-    Whole,
-    /// `Content-Length` promises more than is sent, then the connection
-    /// closes.
-    Truncate,
-    /// A chunked body cut off inside a chunk: the connection closes
-    /// without the last chunk.
-    Reset,
-    /// Part of the body, then nothing: the connection stays open and
-    /// silent for a minute (the client's timeout must end it).
-    Stall,
-}
-
-/// The JSON body a [`BodyFault::Whole`] answer carries.
-pub const GOOD_BODY: &str = r#"{"id":"u1","name":"ada"}"#;
-
-/// A server on 127.0.0.1:0 answering request `n` (from 0) according to
-/// `pattern[n % pattern.len()]`, one request per connection. Returns its
-/// address and a counter of the requests it received.
-pub async fn body_faults(pattern: &[BodyFault]) -> (SocketAddr, Arc<AtomicUsize>) {
-    assert!(!pattern.is_empty(), "a pattern of at least one fault");
-    let pattern: Arc<[BodyFault]> = pattern.into();
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind 127.0.0.1:0");
-    let addr = listener.local_addr().expect("local address");
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&hits);
-    tokio::spawn(async move {
-        while let Ok((socket, _)) = listener.accept().await {
-            let n = counter.fetch_add(1, Ordering::SeqCst);
-            let fault = pattern[n % pattern.len()];
-            tokio::spawn(answer(socket, fault));
-        }
-    });
-    (addr, hits)
-}
-
-async fn answer(mut socket: TcpStream, fault: BodyFault) {
-    if read_head(&mut socket).await.is_none() {
-        return;
-    }
-    let head = |length: usize| {
-        format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {length}\r\nconnection: close\r\n\r\n"
-        )
-    };
-    let _ = match fault {
-        BodyFault::Whole => {
-            let mut out = head(GOOD_BODY.len());
-            out.push_str(GOOD_BODY);
-            socket.write_all(out.as_bytes()).await
-        }
-        BodyFault::Truncate => {
-            let mut out = head(GOOD_BODY.len() * 4);
-            out.push_str(&GOOD_BODY[..8]);
-            socket.write_all(out.as_bytes()).await
-        }
-        BodyFault::Reset => {
-            let out = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n40\r\n{\"id\":";
-            socket.write_all(out.as_bytes()).await
-        }
-        BodyFault::Stall => {
-            let mut out = head(GOOD_BODY.len());
-            out.push_str(&GOOD_BODY[..8]);
-            let written = socket.write_all(out.as_bytes()).await;
-            tokio::time::sleep(Duration::from_secs(60)).await;
-            written
-        }
-    };
-    let _ = socket.shutdown().await;
-}
-
-/// Reads up to the end of the request head; `None` if the peer closed first.
-async fn read_head(socket: &mut TcpStream) -> Option<()> {
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 1024];
-    loop {
-        let n = socket.read(&mut buf).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        seen.extend_from_slice(&buf[..n]);
-        if seen.windows(4).any(|w| w == b"\r\n\r\n") {
-            return Some(());
-        }
-    }
-}
+pub use body::{BodyFault, GOOD_BODY, body_faults};
+pub use listeners::{RawServer, closed_port, resetting, stalling};
+pub use server::{Seen, Server, always, recording_server, serve, serve_router, statuses};
+pub use trace::{Event, Events, SpanRecord, Spans, capture};
