@@ -107,7 +107,7 @@ impl ManualClock {
 
     /// Moves the clock forward by `by` (saturating at about 584 years).
     pub fn advance(&self, by: Duration) {
-        let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        let by = nanos(by);
         let _ = self
             .nanos
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
@@ -119,8 +119,7 @@ impl ManualClock {
     /// misbehaving clocks; the breaker tolerates it (an open circuit simply
     /// stays open longer).
     pub fn set(&self, to: Duration) {
-        let to = u64::try_from(to.as_nanos()).unwrap_or(u64::MAX);
-        self.nanos.store(to, Ordering::Release);
+        self.nanos.store(nanos(to), Ordering::Release);
     }
 }
 
@@ -136,4 +135,28 @@ impl fmt::Debug for ManualClock {
             .field("now", &self.now())
             .finish()
     }
+}
+
+// ===== the breaker's view of its clock =====
+
+/// The default clock without dynamic dispatch: an open circuit reads the
+/// clock on every rejection.
+pub(crate) enum AnyClock {
+    System(SystemClock),
+    Custom(Arc<dyn Clock>),
+}
+
+impl AnyClock {
+    #[inline]
+    pub(crate) fn now(&self) -> Duration {
+        match self {
+            AnyClock::System(clock) => clock.now(),
+            AnyClock::Custom(clock) => clock.now(),
+        }
+    }
+}
+
+/// `d` in whole nanoseconds, saturating at about 584 years.
+pub(crate) fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }

@@ -26,7 +26,7 @@
 //!   changes the state only in the epoch it was granted in, so a late
 //!   result from before an opening cannot close the circuit again.
 //! - **Lock-free.** The whole state is one atomic word changed by
-//!   compare-and-swap (see the `breaker` module's source for the layout and
+//!   compare-and-swap (see the `word` module's source for the layout and
 //!   why). The closed path is two loads and a per-thread counter, with no
 //!   atomic read-modify-write; rejections take no lock and allocate nothing.
 //! - **Policies.** Consecutive failures (default) or a [`FailureRate`] over
@@ -109,10 +109,13 @@ mod clock;
 mod config;
 mod error;
 mod loom;
+mod machine;
 mod metrics;
 mod permit;
+mod policy;
 mod transition;
 mod window;
+mod word;
 
 pub use breaker::CircuitBreaker;
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -3,8 +3,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::breaker::{CircuitBreaker, Grant};
+use crate::breaker::CircuitBreaker;
 use crate::transition::Outcome;
+use crate::word::Grant;
 
 /// Permission to make one call, from
 /// [`CircuitBreaker::try_acquire`](crate::CircuitBreaker::try_acquire).
