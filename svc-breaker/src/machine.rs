@@ -34,7 +34,9 @@ use crate::error::CircuitOpen;
 use crate::loom::{AtomicU64, Ordering};
 use crate::metrics::{Counter, Counters, Metrics};
 use crate::policy::{Policy, RatePolicy};
-use crate::transition::{Outcome, Reason, State, Transition};
+#[cfg(feature = "tracing")]
+use crate::transition::State;
+use crate::transition::{Outcome, Reason, Transition};
 use crate::word::{EpochCell, Grant, Tag, Word, ceil_millis};
 
 /// What the clones of one [`CircuitBreaker`](crate::CircuitBreaker) share:
