@@ -11,7 +11,6 @@
 //! arrived, and arrival times (to find the longest silence, i.e. a breaker
 //! that stopped letting trials through).
 
-use crate::server::Connection;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
@@ -20,6 +19,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
+use svc_demo::net::ConnHandle;
 
 /// The header carrying a call's unique id (set by the soak's callers).
 pub const CALL_ID: &str = "x-soak-call";
@@ -357,7 +357,7 @@ pub fn router(state: Arc<FaultState>) -> Router {
 
 async fn handle(
     State(state): State<Arc<FaultState>>,
-    ConnectInfo(conn): ConnectInfo<Connection>,
+    ConnectInfo(conn): ConnectInfo<ConnHandle>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -421,7 +421,7 @@ async fn handle(
 async fn answer(
     fault: Fault,
     delays: &Delays,
-    conn: &Connection,
+    conn: &ConnHandle,
     rng: &mut fastrand::Rng,
 ) -> Response<Body> {
     match fault {
@@ -489,7 +489,7 @@ fn stalled_body(stall: Duration) -> Response<Body> {
 /// The head and the first bytes of a chunked body go out; a moment later
 /// the connection is reset (the next chunk's write fails and the server
 /// closes with RST).
-fn body_reset(conn: Connection) -> Response<Body> {
+fn body_reset(conn: ConnHandle) -> Response<Body> {
     failing_body(None, async move {
         tokio::time::sleep(Duration::from_millis(20)).await;
         conn.reset();

@@ -4,8 +4,9 @@
 //!
 //! # Overview
 //!
-//! - [`server`]: an axum server on `127.0.0.1:0` whose listener counts the
-//!   connections it accepted and still holds, and can reset one on demand.
+//! - The servers themselves run on `svc_demo::net`, the one listener that
+//!   counts connections and lets a handler reset its own (the demo's
+//!   services serve on it too).
 //! - [`fault`]: the fault-injecting handler of the soak (5xx, 429 with
 //!   `Retry-After`, slow and hung answers, resets, bodies that are cut
 //!   short, stall or are reset after a `200` head, invalid JSON; outage and
@@ -24,5 +25,4 @@ pub mod fault;
 pub mod invariants;
 pub mod mem;
 pub mod report;
-pub mod server;
 pub mod stats;

@@ -1,6 +1,9 @@
-//! Latency statistics: nearest-rank percentiles over recorded samples.
+//! Latency statistics: nearest-rank percentiles over recorded samples
+//! (the percentile itself is `svc_demo::stats::percentile`, the one copy).
 
 use std::time::Duration;
+
+use svc_demo::stats::percentile;
 
 /// The summary of a set of latency samples.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,29 +45,18 @@ impl Summary {
         let count = samples.len();
         // `count` fits in u32 for any run we make; saturate rather than wrap.
         let mean = total / u32::try_from(count).unwrap_or(u32::MAX);
+        // Not empty: every percentile exists.
+        let at = |p| percentile(&samples, p).unwrap_or_default();
         Some(Summary {
             count,
             min: samples[0],
             mean,
-            p50: percentile(&samples, 50.0),
-            p90: percentile(&samples, 90.0),
-            p99: percentile(&samples, 99.0),
+            p50: at(50.0),
+            p90: at(90.0),
+            p99: at(99.0),
             max: samples[count - 1],
         })
     }
-}
-
-/// The nearest-rank percentile `p` (0..=100) of `sorted` (ascending).
-///
-/// The smallest sample such that at least `p`% of the samples are less than
-/// or equal to it. Returns `Duration::ZERO` for an empty slice.
-pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let p = p.clamp(0.0, 100.0);
-    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 /// Nanoseconds of `d` as a float, for reports and ratios.
@@ -81,23 +73,7 @@ mod tests {
     }
 
     #[test]
-    fn nearest_rank_matches_the_textbook_example() {
-        // The classic nearest-rank example: 15, 20, 35, 40, 50.
-        let sorted = ms(&[15, 20, 35, 40, 50]);
-        assert_eq!(percentile(&sorted, 5.0), Duration::from_millis(15));
-        assert_eq!(percentile(&sorted, 30.0), Duration::from_millis(20));
-        assert_eq!(percentile(&sorted, 40.0), Duration::from_millis(20));
-        assert_eq!(percentile(&sorted, 50.0), Duration::from_millis(35));
-        assert_eq!(percentile(&sorted, 100.0), Duration::from_millis(50));
-    }
-
-    #[test]
-    fn extremes_and_empty_input() {
-        assert_eq!(percentile(&[], 50.0), Duration::ZERO);
-        let sorted = ms(&[7]);
-        assert_eq!(percentile(&sorted, 0.0), Duration::from_millis(7));
-        assert_eq!(percentile(&sorted, 99.0), Duration::from_millis(7));
-        assert_eq!(percentile(&sorted, 250.0), Duration::from_millis(7));
+    fn no_samples_no_summary() {
         assert!(Summary::from_samples(Vec::new()).is_none());
     }
 

@@ -6,18 +6,18 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use svc_bench::fault::{self, Delays, FORCE_FAULT, Fault, FaultState, Mode};
-use svc_bench::server;
 use svc_client::{CircuitBreakerConfig, Client, ClientConfig, Registry};
+use svc_demo::net;
 
 const TIMEOUT: Duration = Duration::from_millis(1500);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(200);
 
-async fn start() -> (server::Server, Arc<FaultState>, Client) {
+async fn start() -> (net::Server, Arc<FaultState>, Client) {
     let state = FaultState::new(Delays {
         slow: Duration::from_millis(50),
         hang: TIMEOUT + Duration::from_secs(1),
     });
-    let server = server::spawn(fault::router(Arc::clone(&state)))
+    let server = net::spawn(fault::router(Arc::clone(&state)))
         .await
         .expect("bind 127.0.0.1:0");
     let registry = Registry::from_vars([("BODY_SVC_URL", server.url())]);

@@ -13,7 +13,6 @@ use proptest::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
-use svc_bench::server;
 use svc_client::{ClientConfig, Registry};
 
 /// `PROPTEST_CASES` when set (by `cargo xtask fuzz`), else `default`.
@@ -173,10 +172,10 @@ fn requests_through_the_facade_never_leave_the_origin() {
                 "ok"
             })
             .with_state(Arc::clone(&seen));
-        server::spawn(router).await.expect("bind 127.0.0.1:0")
+        svc_test_support::serve_router(router).await
     });
     let port = server.addr().port();
-    let registry = Registry::from_vars([("GW_URL", format!("{}/api", server.url()))]);
+    let registry = Registry::from_vars([("GW_URL", format!("{}/api", server.url("")))]);
     let config = ClientConfig::default()
         .timeout(Duration::from_secs(2))
         .max_retries(0)
@@ -260,7 +259,7 @@ fn any_retry_after_is_honoured_within_the_deadline() {
                 resp
             }
         });
-        server::spawn(router).await.expect("bind 127.0.0.1:0")
+        svc_test_support::serve_router(router).await
     });
     // Short budget and cap, so a huge Retry-After costs milliseconds. The
     // 600 ms of slack keeps a loaded CI machine from failing the test, and
@@ -274,7 +273,7 @@ fn any_retry_after_is_honoured_within_the_deadline() {
         .retry_budget(None)
         .circuit_breaker(None);
     let client = svc_httpclient::Client::new(config).expect("client");
-    let url = format!("{}/busy", server.url());
+    let url = format!("{}/busy", server.url(""));
     let mut runner = proptest::test_runner::TestRunner::new(config_for_e2e());
     runner
         .run(&retry_after(), |retry_after| {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use svc_bench::fault::{self, CALL_ID, Delays, FORCE_FAULT, Fault, FaultState, Mode};
-use svc_bench::server;
+use svc_demo::net;
 
 fn delays() -> Delays {
     Delays {
@@ -13,9 +13,9 @@ fn delays() -> Delays {
     }
 }
 
-async fn start() -> (server::Server, Arc<FaultState>) {
+async fn start() -> (net::Server, Arc<FaultState>) {
     let state = FaultState::new(delays());
-    let server = server::spawn(fault::router(Arc::clone(&state)))
+    let server = net::spawn(fault::router(Arc::clone(&state)))
         .await
         .expect("bind 127.0.0.1:0");
     (server, state)

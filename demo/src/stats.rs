@@ -23,7 +23,7 @@ impl Outcome {
 }
 
 /// The `p`-th percentile (0.0..=100.0) of sorted values, nearest-rank
-/// method: the smallest value such that at least `p`% of the values are
+/// method (the one percentile of the workspace: `svc-bench` uses it too): the smallest value such that at least `p`% of the values are
 /// less than or equal to it. `None` for no values.
 ///
 /// ```
@@ -136,6 +136,26 @@ mod tests {
         assert_eq!(percentile(&four, 99.0), Some(ms(4)));
         assert_eq!(percentile(&four, 0.0), Some(ms(1)));
         assert_eq!(percentile(&four, 250.0), Some(ms(4)));
+    }
+
+    #[test]
+    fn nearest_rank_matches_the_textbook_example() {
+        // The classic nearest-rank example: 15, 20, 35, 40, 50.
+        let sorted = [ms(15), ms(20), ms(35), ms(40), ms(50)];
+        assert_eq!(percentile(&sorted, 5.0), Some(ms(15)));
+        assert_eq!(percentile(&sorted, 30.0), Some(ms(20)));
+        assert_eq!(percentile(&sorted, 40.0), Some(ms(20)));
+        assert_eq!(percentile(&sorted, 50.0), Some(ms(35)));
+        assert_eq!(percentile(&sorted, 100.0), Some(ms(50)));
+    }
+
+    #[test]
+    fn extremes_and_empty_input() {
+        assert_eq!(percentile(&[], 50.0), None);
+        let sorted = [ms(7)];
+        assert_eq!(percentile(&sorted, 0.0), Some(ms(7)));
+        assert_eq!(percentile(&sorted, 99.0), Some(ms(7)));
+        assert_eq!(percentile(&sorted, 250.0), Some(ms(7)));
     }
 
     #[test]

@@ -22,10 +22,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use svc_bench::fault::{self, Delays, FaultState, Mode};
+use svc_bench::mem;
 use svc_bench::report::{Flat, human_bytes, human_ns, table};
 use svc_bench::stats::{Summary, nanos};
-use svc_bench::{mem, server};
 use svc_client::{ClientConfig, Registry};
+use svc_demo::net;
 
 const USAGE: &str = "usage: compare [--quick] [--json PATH] [--tsv PATH] [--markdown PATH]";
 
@@ -293,7 +294,7 @@ fn main() -> ExitCode {
 /// The healthy server: `GET /ok` answers a small JSON body; `GET /hold`
 /// waits until `connections` requests are in flight, so that each gets its
 /// own connection.
-async fn healthy_server(connections: usize) -> Result<server::Server, String> {
+async fn healthy_server(connections: usize) -> Result<net::Server, String> {
     let barrier = Arc::new(tokio::sync::Barrier::new(connections));
     let router = Router::new()
         .route("/ok", get(|| async { r#"{"status":"ok"}"# }))
@@ -307,7 +308,7 @@ async fn healthy_server(connections: usize) -> Result<server::Server, String> {
                 }
             }),
         );
-    server::spawn(router)
+    net::spawn(router)
         .await
         .map_err(|e| format!("cannot bind the loopback server: {e}"))
 }
@@ -539,7 +540,7 @@ async fn outage_run(kind: Kind, sizes: &Sizes) -> Result<OutageResult, String> {
         hang: Duration::ZERO,
     });
     state.set_mode(Mode::Outage);
-    let server = server::spawn(fault::router(Arc::clone(&state)))
+    let server = net::spawn(fault::router(Arc::clone(&state)))
         .await
         .map_err(|e| format!("cannot bind the outage server: {e}"))?;
     let base = server.url();
@@ -695,7 +696,7 @@ async fn outage_suite(sizes: &Sizes, flat: &mut Flat, md: &mut String) -> Result
 async fn memory_suite(
     sizes: &Sizes,
     base: &str,
-    healthy: &server::Server,
+    healthy: &net::Server,
     flat: &mut Flat,
     md: &mut String,
 ) -> Result<String, String> {

@@ -37,8 +37,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use svc_bench::fault::{self, CALL_ID, Delays, Fault, FaultState, Mode};
 use svc_bench::invariants::{self, Breaker, Call, CallKind, Limits, Observations, Outcome};
-use svc_bench::{mem, server, stats};
+use svc_bench::{mem, stats};
 use svc_client::{CircuitBreakerConfig, Client, ClientConfig, Registry};
+use svc_demo::net;
 
 /// Panics anywhere in the process, counted by the panic hook.
 static PANICS: AtomicU64 = AtomicU64::new(0);
@@ -279,7 +280,7 @@ async fn storm(args: &Args) -> Result<Vec<invariants::Violation>, String> {
         slow: ATTEMPT_TIMEOUT + Duration::from_millis(200),
         hang: TIMEOUT + Duration::from_secs(1),
     });
-    let server = server::spawn(fault::router(Arc::clone(&state)))
+    let server = net::spawn(fault::router(Arc::clone(&state)))
         .await
         .map_err(|e| format!("cannot bind the fault server: {e}"))?;
 
@@ -667,7 +668,7 @@ async fn looper(
 fn report(
     seen: &Observations,
     state: &FaultState,
-    server: &server::Server,
+    server: &net::Server,
     final_state: Option<svc_client::State>,
     callers_done: Duration,
     raw_peak: u64,
