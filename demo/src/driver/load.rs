@@ -1,0 +1,386 @@
+//! Driving the load: setting each phase's faults, sending requests at the
+//! plan's rate, and sampling the breakers and auth's request count every
+//! second.
+
+use super::plan::{Kind, Plan, describe};
+use crate::backend::{Faults, Stats};
+use crate::chart::{PhaseSpan, Point};
+use crate::profile::{DebugClients, Profile, TRACE_ID_HEADER};
+use crate::stats::{Outcome, Tally, fmt_latency};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use svc_client::reqwest;
+
+/// One request's result.
+#[derive(Clone, Debug)]
+pub(super) struct Sample {
+    /// Since the load started.
+    pub(super) sent_at: Duration,
+    /// Since the load started.
+    pub(super) done_at: Duration,
+    pub(super) latency: Duration,
+    pub(super) outcome: Outcome,
+    pub(super) trace_sent: String,
+    pub(super) trace_returned: Option<String>,
+    pub(super) retry_after: Option<u64>,
+    /// For [`Outcome::Error`]: the status or the kind of error.
+    pub(super) detail: Option<String>,
+}
+
+/// Everything observed once per second.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Tick {
+    pub(super) debug: Option<DebugClients>,
+    pub(super) auth_requests: Option<u64>,
+}
+
+/// The run's base URLs and HTTP client.
+pub(super) struct Env {
+    pub(super) http: reqwest::Client,
+    pub(super) auth: String,
+    pub(super) chat: String,
+    pub(super) profile: String,
+}
+
+impl Env {
+    pub(super) async fn set_faults(&self, base: &str, faults: &Faults) -> Result<(), String> {
+        let url = format!("{base}/admin/faults");
+        let resp = self
+            .http
+            .post(&url)
+            .json(faults)
+            .send()
+            .await
+            .map_err(|err| format!("POST {url}: {err}"))?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("POST {url}: {}", resp.status()))
+        }
+    }
+
+    pub(super) async fn stats(&self, base: &str) -> Option<Stats> {
+        let resp = self
+            .http
+            .get(format!("{base}/admin/stats"))
+            .send()
+            .await
+            .ok()?;
+        resp.json().await.ok()
+    }
+
+    pub(super) async fn debug_clients(&self) -> Option<DebugClients> {
+        let resp = self
+            .http
+            .get(format!("{}/debug/clients", self.profile))
+            .send()
+            .await
+            .ok()?;
+        resp.json().await.ok()
+    }
+
+    pub(super) async fn tick(&self) -> Tick {
+        let (debug, auth) = tokio::join!(self.debug_clients(), self.stats(&self.auth));
+        Tick {
+            debug,
+            auth_requests: auth.map(|s| s.requests),
+        }
+    }
+}
+
+/// What a run observed.
+pub(super) struct Report {
+    pub(super) samples: Vec<Sample>,
+    pub(super) points: Vec<Point>,
+    pub(super) spans: Vec<PhaseSpan>,
+    /// Per phase: from when its faults were in force to when the next
+    /// phase's began. A request belongs to a phase when it was sent and
+    /// answered within that window; the few that straddle a change of
+    /// faults belong to none.
+    pub(super) windows: Vec<(Duration, Duration)>,
+    /// Per phase: auth requests received during it.
+    pub(super) auth_calls: Vec<Option<u64>>,
+    /// Per phase: the breaker report when it started and when it ended.
+    pub(super) debug_at_start: Vec<Option<DebugClients>>,
+    pub(super) debug_at_end: Vec<Option<DebugClients>>,
+    /// Per phase: whether auth's breaker was seen open at a tick.
+    pub(super) auth_open_seen: Vec<bool>,
+    /// The healthy phase's traces seen by auth and chat.
+    pub(super) auth_traces: HashSet<String>,
+    pub(super) chat_traces: HashSet<String>,
+}
+
+pub(super) async fn drive(env: &Arc<Env>, plan: &Plan) -> Report {
+    let samples = Arc::new(Mutex::new(Vec::<Sample>::new()));
+    let started = Instant::now();
+    let mut report = Report {
+        samples: Vec::new(),
+        points: Vec::new(),
+        spans: Vec::new(),
+        windows: Vec::new(),
+        auth_calls: Vec::new(),
+        debug_at_start: Vec::new(),
+        debug_at_end: Vec::new(),
+        auth_open_seen: Vec::new(),
+        auth_traces: HashSet::new(),
+        chat_traces: HashSet::new(),
+    };
+
+    let total: u64 = plan.phases.iter().map(|p| p.secs).sum();
+    let load = tokio::spawn(generate_load(
+        Arc::clone(env),
+        plan.rate,
+        started,
+        Duration::from_secs(total),
+        Arc::clone(&samples),
+    ));
+
+    let mut collected = Vec::<Sample>::new();
+    let mut last_auth = env.stats(&env.auth).await.map(|s| s.requests);
+    let mut second = 0u64;
+    for phase in &plan.phases {
+        // The breakers as the phase begins (before its faults change anything).
+        let tick = env.tick().await;
+        let setup_start = started.elapsed();
+        if let Err(err) = set_up(env, phase.kind).await {
+            println!("  ! could not set up `{}`: {err}", phase.name);
+        }
+        let auth_at_start = tick.auth_requests;
+        report.debug_at_start.push(tick.debug.clone());
+        let phase_start = started.elapsed();
+        if let Some(previous) = report.windows.last_mut() {
+            previous.1 = setup_start;
+        }
+        report.windows.push((phase_start, Duration::MAX));
+        println!(
+            "== {} ({} s) {}",
+            phase.name,
+            phase.secs,
+            describe(phase.kind)
+        );
+        println!(
+            "   {:>4} {:>5} {:>5} {:>5} {:>5} {:>5} {:>8} {:>8}  {:<9} {:<9} {:>6}",
+            "t", "req/s", "ok", "deg", "fail", "(503)", "p50", "p99", "auth cb", "chat cb", "→auth"
+        );
+        let mut open_seen = false;
+        let mut last_tick = tick;
+        for _ in 0..phase.secs {
+            second += 1;
+            tokio::time::sleep_until((started + Duration::from_secs(second)).into()).await;
+            let done: Vec<Sample> =
+                std::mem::take(&mut *samples.lock().unwrap_or_else(PoisonError::into_inner));
+            let mut tally = Tally::new();
+            for s in &done {
+                tally.add(s.outcome, s.latency);
+            }
+            collected.extend(done);
+            let tick = env.tick().await;
+            let auth_calls = match (last_auth, tick.auth_requests) {
+                (Some(a), Some(b)) => b.saturating_sub(a),
+                _ => 0,
+            };
+            if tick.auth_requests.is_some() {
+                last_auth = tick.auth_requests;
+            }
+            let state = |f: fn(&DebugClients) -> Option<String>| tick.debug.as_ref().and_then(f);
+            let auth_state = state(|d| Some(d.auth.state.clone()));
+            let chat_state = state(|d| d.chat.as_ref().map(|c| c.state.clone()));
+            open_seen |= auth_state.as_deref() == Some("open")
+                || tick.debug.as_ref().is_some_and(|d| {
+                    last_tick
+                        .debug
+                        .as_ref()
+                        .is_some_and(|l| d.auth.rejections > l.auth.rejections)
+                });
+            let p50 = tally.latency(50.0);
+            let p99 = tally.latency(99.0);
+            println!(
+                "   {:>3}s {:>5} {:>5} {:>5} {:>5} {:>5} {:>8} {:>8}  {:<9} {:<9} {:>6}",
+                second,
+                tally.total(),
+                tally.ok,
+                tally.degraded,
+                tally.failed(),
+                format!("({})", tally.unavailable),
+                fmt_latency(p50),
+                fmt_latency(p99),
+                auth_state.as_deref().unwrap_or("?"),
+                chat_state.as_deref().unwrap_or("?"),
+                format!("+{auth_calls}"),
+            );
+            report.points.push(Point {
+                t: second as f64,
+                ok: tally.ok,
+                degraded: tally.degraded,
+                unavailable: tally.unavailable,
+                error: tally.error,
+                p50_ms: p50.map(|d| d.as_secs_f64() * 1e3),
+                p99_ms: p99.map(|d| d.as_secs_f64() * 1e3),
+                auth_state,
+                chat_state,
+                auth_calls,
+            });
+            last_tick = tick;
+        }
+        report.spans.push(PhaseSpan {
+            name: phase.name.to_owned(),
+            start: phase_start.as_secs_f64(),
+            end: started.elapsed().as_secs_f64(),
+        });
+        report
+            .auth_calls
+            .push(match (auth_at_start, last_tick.auth_requests) {
+                (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+                _ => None,
+            });
+        report.debug_at_end.push(last_tick.debug);
+        report.auth_open_seen.push(open_seen);
+        if phase.kind == Kind::Healthy {
+            // Read the backends' recent trace ids while the healthy phase's
+            // requests are still among them.
+            for (base, set) in [
+                (&env.auth, &mut report.auth_traces),
+                (&env.chat, &mut report.chat_traces),
+            ] {
+                if let Some(stats) = env.stats(base).await {
+                    set.extend(stats.recent_trace_ids);
+                }
+            }
+        }
+        println!();
+    }
+    // Let the requests in flight finish (each is bounded by the client's timeout).
+    let _ = load.await;
+    collected.extend(std::mem::take(
+        &mut *samples.lock().unwrap_or_else(PoisonError::into_inner),
+    ));
+    report.samples = collected;
+    report
+}
+
+pub(super) async fn set_up(env: &Env, kind: Kind) -> Result<(), String> {
+    let healthy = Faults::default();
+    match kind {
+        Kind::Healthy => {
+            env.set_faults(&env.auth, &healthy).await?;
+            env.set_faults(&env.chat, &healthy).await
+        }
+        Kind::ChatDown => {
+            let reset = Faults {
+                reset: true,
+                ..Faults::default()
+            };
+            env.set_faults(&env.chat, &reset).await
+        }
+        Kind::AuthFailing => {
+            env.set_faults(&env.chat, &healthy).await?;
+            let failing = Faults {
+                status: Some(500),
+                ..Faults::default()
+            };
+            env.set_faults(&env.auth, &failing).await
+        }
+        Kind::AuthRecovered => env.set_faults(&env.auth, &healthy).await,
+    }
+}
+
+/// Sends `rate` requests per second, open loop (a slow answer does not slow
+/// the load down, as real users don't wait for each other), until `length`.
+pub(super) async fn generate_load(
+    env: Arc<Env>,
+    rate: u32,
+    started: Instant,
+    length: Duration,
+    samples: Arc<Mutex<Vec<Sample>>>,
+) {
+    let mut interval = tokio::time::interval(Duration::from_secs(1) / rate.max(1));
+    // Open loop: a late tick is caught up (burst), so the planned load is sent.
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut in_flight = tokio::task::JoinSet::new();
+    while started.elapsed() < length {
+        interval.tick().await;
+        let env = Arc::clone(&env);
+        let samples = Arc::clone(&samples);
+        in_flight.spawn(async move {
+            let sample = one_request(&env, started).await;
+            samples
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(sample);
+        });
+        // Reap finished tasks as we go.
+        while in_flight.try_join_next().is_some() {}
+    }
+    while in_flight.join_next().await.is_some() {}
+}
+
+pub(super) async fn one_request(env: &Env, started: Instant) -> Sample {
+    let trace_id = format!("{:032x}", fastrand::u128(1..));
+    let traceparent = format!("00-{trace_id}-{:016x}-01", fastrand::u64(1..));
+    let user = fastrand::u32(1..=1000);
+    let sent_at = started.elapsed();
+    let t0 = Instant::now();
+    let result = env
+        .http
+        .get(format!("{}/profiles/{user}", env.profile))
+        .header("traceparent", traceparent)
+        .send()
+        .await;
+    let mut trace_returned = None;
+    let mut retry_after = None;
+    let mut detail = None;
+    let outcome = match result {
+        Ok(resp) => {
+            trace_returned = resp
+                .headers()
+                .get(TRACE_ID_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            retry_after = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok());
+            match resp.status().as_u16() {
+                200 => match resp.json::<Profile>().await {
+                    Ok(profile) if profile.degraded => Outcome::Degraded,
+                    Ok(_) => Outcome::Ok,
+                    Err(_) => {
+                        detail = Some("200 with an invalid body".to_owned());
+                        Outcome::Error
+                    }
+                },
+                503 if retry_after.is_some() => Outcome::Unavailable,
+                status => {
+                    detail = Some(format!("status {status}"));
+                    Outcome::Error
+                }
+            }
+        }
+        Err(err) => {
+            detail = Some(
+                if err.is_timeout() {
+                    "timeout"
+                } else if err.is_connect() {
+                    "connect error"
+                } else {
+                    "transport error"
+                }
+                .to_owned(),
+            );
+            Outcome::Error
+        }
+    };
+    let latency = t0.elapsed();
+    Sample {
+        sent_at,
+        done_at: sent_at + latency,
+        latency,
+        outcome,
+        trace_sent: trace_id,
+        trace_returned,
+        retry_after,
+        detail,
+    }
+}

@@ -1,0 +1,99 @@
+//! The scenario: its phases, their durations and the load rate.
+
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Kind {
+    Healthy,
+    ChatDown,
+    AuthFailing,
+    AuthRecovered,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Phase {
+    pub(super) kind: Kind,
+    pub(super) name: &'static str,
+    pub(super) secs: u64,
+}
+
+/// Durations, load and client settings of one run.
+#[derive(Clone, Debug)]
+pub(super) struct Plan {
+    pub(super) phases: Vec<Phase>,
+    pub(super) rate: u32,
+    pub(super) breaker_reset: Duration,
+    /// The part at the end of the recovered phase that must be all but clean.
+    pub(super) settle: Duration,
+}
+
+impl Plan {
+    /// The plan; `breaker_reset` is profile-svc's when the driver does not
+    /// set it itself (attached), and the recovered phase lasts long enough
+    /// for a trial and the settled part after it.
+    pub(super) fn new(quick: bool, breaker_reset: Option<Duration>) -> Plan {
+        let mut secs: [u64; 4] = if quick {
+            [4, 5, 6, 7]
+        } else {
+            [10, 15, 18, 17]
+        };
+        let settle = Duration::from_secs(if quick { 3 } else { 6 });
+        let breaker_reset = breaker_reset.unwrap_or(Duration::from_secs(if quick { 2 } else { 5 }));
+        let needed = (breaker_reset + settle).as_secs() + 2;
+        secs[3] = secs[3].max(needed);
+        let phases = [
+            (Kind::Healthy, "healthy"),
+            (Kind::ChatDown, "chat down"),
+            (Kind::AuthFailing, "auth failing"),
+            (Kind::AuthRecovered, "auth recovered"),
+        ]
+        .into_iter()
+        .zip(secs)
+        .map(|((kind, name), secs)| Phase { kind, name, secs })
+        .collect();
+        Plan {
+            phases,
+            rate: if quick { 50 } else { 80 },
+            breaker_reset,
+            settle,
+        }
+    }
+}
+
+pub(super) fn describe(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Healthy => "every service answers",
+        Kind::ChatDown => "chat-svc resets every connection: profiles degrade, nobody fails",
+        Kind::AuthFailing => {
+            "chat-svc back; auth-svc answers 500: the breaker opens, profile-svc fails fast"
+        }
+        Kind::AuthRecovered => {
+            "auth-svc healthy again: a half-open trial succeeds, the breaker closes"
+        }
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quick_plan_fits_in_thirty_seconds() {
+        let plan = Plan::new(true, None);
+        let secs: u64 = plan.phases.iter().map(|p| p.secs).sum();
+        assert!(secs <= 25, "{secs}");
+        // Recovery needs a trial (after `breaker_reset`) before the settled part.
+        let recovered = plan.phases.last().unwrap();
+        assert!(plan.breaker_reset + plan.settle < Duration::from_secs(recovered.secs));
+        let full = Plan::new(false, None);
+        let secs: u64 = full.phases.iter().map(|p| p.secs).sum();
+        assert!((50..=70).contains(&secs), "{secs}");
+    }
+
+    #[test]
+    fn a_long_breaker_reset_lengthens_the_recovered_phase() {
+        let plan = Plan::new(true, Some(Duration::from_secs(10)));
+        let recovered = plan.phases.last().unwrap();
+        assert_eq!(recovered.kind, Kind::AuthRecovered);
+        assert!(plan.breaker_reset + plan.settle < Duration::from_secs(recovered.secs));
+    }
+}
