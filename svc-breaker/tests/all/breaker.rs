@@ -1,6 +1,5 @@
 //! The seed's state table, the defaults and every decision of the design,
 //! driven by a `ManualClock` (no test sleeps).
-#![cfg(not(loom))]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,5 +1,4 @@
 //! Bad settings are rejected with an error naming them, never a panic.
-#![cfg(not(loom))]
 
 use std::time::Duration;
 

@@ -1,6 +1,5 @@
 //! `call` / `call_with` on a hand-polled executor, cancellation included,
 //! and the error types.
-#![cfg(not(loom))]
 
 use std::error::Error as _;
 use std::future::Future;

@@ -1,6 +1,5 @@
 //! Property test: random sequences of operations against a plain
 //! single-threaded reference model of the documented behaviour.
-#![cfg(not(loom))]
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -244,7 +243,16 @@ fn build(setup: Setup, clock: &ManualClock) -> CircuitBreaker {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    // Failing cases are saved next to this file, in
+    // `model.proptest-regressions`, as in svc-discovery's tests (the default
+    // policy would put them in `tests/proptest-regressions/model.txt`).
+    #![proptest_config(ProptestConfig {
+        cases: 512,
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn breaker_matches_the_reference_model(setup in setup(), ops in prop::collection::vec(op(), 1..120)) {

@@ -46,8 +46,9 @@ fn everything_shown(registry: &Registry) -> Vec<String> {
 }
 
 proptest! {
-    // Failing cases are saved next to this file (there is no lib.rs here for
-    // the default policy to find).
+    // Failing cases are saved next to this file, in
+    // `properties.proptest-regressions` (the default policy would put them
+    // in `tests/proptest-regressions/properties.txt`).
     #![proptest_config(ProptestConfig {
         failure_persistence: Some(Box::new(
             proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),

@@ -1,6 +1,5 @@
 //! Many threads on one breaker: the stress test and the half-open
 //! thundering herd. Invariants are checked on every operation and at the end.
-#![cfg(not(loom))]
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};

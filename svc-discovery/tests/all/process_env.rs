@@ -21,7 +21,8 @@ fn run(scenario: &str, vars: &[(&str, &std::ffi::OsStr)]) -> Output {
     let mut command = Command::new(std::env::current_exe().expect("test binary path"));
     command
         .args([
-            "child",
+            // The path of the `child` test below in the one test binary.
+            "process_env::child",
             "--exact",
             "--ignored",
             "--nocapture",
@@ -233,7 +234,7 @@ fn must_service_url_panics_naming_every_variable() {
         "{stderr}"
     );
     // `#[track_caller]`: the panic points at the caller, not into the crate.
-    assert!(stderr.contains("tests/process_env.rs"), "{stderr}");
+    assert!(stderr.contains("tests/all/process_env.rs"), "{stderr}");
 }
 
 #[test]
