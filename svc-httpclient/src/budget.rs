@@ -47,10 +47,10 @@ struct Window {
 
 impl Budget {
     pub(crate) fn new(config: &RetryBudget) -> Budget {
-        let ttl = config.get_ttl();
+        let ttl = config.ttl;
         // Rounded to whole units; 0.2 -> 200 units per call.
-        let deposit = (config.get_retry_percent() * SCALE as f64).round() as i64;
-        let reserve = i64::from(config.get_min_per_sec())
+        let deposit = (config.retry_percent * SCALE as f64).round() as i64;
+        let reserve = i64::from(config.min_per_sec)
             .saturating_mul(i64::try_from(ttl.as_secs()).unwrap_or(60))
             .saturating_mul(SCALE);
         Budget {

@@ -14,6 +14,8 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 
+use svc_breaker::Transition;
+
 use crate::CircuitBreakerConfig;
 use crate::error::Error;
 use crate::observe::AttemptObserver;
@@ -81,26 +83,6 @@ impl Backoff {
     pub fn jitter(mut self, on: bool) -> Self {
         self.jitter = on;
         self
-    }
-
-    /// The delay before the first retry, before jitter.
-    pub fn get_base(&self) -> Duration {
-        self.base
-    }
-
-    /// The growth factor per retry.
-    pub fn get_factor(&self) -> f64 {
-        self.factor
-    }
-
-    /// The largest delay, before jitter.
-    pub fn get_cap(&self) -> Duration {
-        self.cap
-    }
-
-    /// Whether full jitter is applied.
-    pub fn get_jitter(&self) -> bool {
-        self.jitter
     }
 
     /// The wait before retry number `retry` (0 for the first retry): the
@@ -172,9 +154,9 @@ impl Backoff {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RetryBudget {
-    ttl: Duration,
-    min_per_sec: u32,
-    retry_percent: f64,
+    pub(crate) ttl: Duration,
+    pub(crate) min_per_sec: u32,
+    pub(crate) retry_percent: f64,
 }
 
 impl Default for RetryBudget {
@@ -210,21 +192,6 @@ impl RetryBudget {
         self
     }
 
-    /// The window over which calls and retries are counted.
-    pub fn get_ttl(&self) -> Duration {
-        self.ttl
-    }
-
-    /// Retries per second always allowed.
-    pub fn get_min_per_sec(&self) -> u32 {
-        self.min_per_sec
-    }
-
-    /// Retries allowed as a fraction of calls.
-    pub fn get_retry_percent(&self) -> f64 {
-        self.retry_percent
-    }
-
     fn validate(&self) -> Result<(), Error> {
         if self.ttl < Duration::from_secs(1) || self.ttl > Duration::from_secs(60) {
             return Err(Error::config(
@@ -243,8 +210,9 @@ impl RetryBudget {
 }
 
 /// Settings of a [`Client`](crate::Client). `Default` gives the DESIGN.md §4
-/// defaults; setters are chainable and named after the settings, getters are
-/// the same names prefixed with `get_` (the setters take `self` by value).
+/// defaults; setters are chainable, take `self` by value and are named
+/// after the settings. There are no getters: the client reads its settings
+/// itself, and `Debug` shows them all (sensitive header values redacted).
 ///
 /// ```
 /// use std::time::Duration;
@@ -258,26 +226,31 @@ impl RetryBudget {
 ///             .failure_threshold(3)
 ///             .reset_timeout(Duration::from_secs(15)),
 ///     ));
-/// assert_eq!(config.get_timeout(), Duration::from_secs(5));
+/// assert!(format!("{config:?}").starts_with("Config { timeout: 5s,"));
 /// ```
 #[derive(Clone)]
 pub struct Config {
-    timeout: Duration,
-    attempt_timeout: Duration,
-    max_retries: u32,
-    backoff: Backoff,
-    max_retry_after: Duration,
-    retry_budget: Option<RetryBudget>,
+    pub(crate) timeout: Duration,
+    pub(crate) attempt_timeout: Duration,
+    pub(crate) max_retries: u32,
+    pub(crate) backoff: Backoff,
+    pub(crate) max_retry_after: Duration,
+    pub(crate) retry_budget: Option<RetryBudget>,
     circuit_breaker: Option<CircuitBreakerConfig>,
+    /// Composed onto every origin's breaker when a client is built, so
+    /// they apply whatever the order of the setters.
+    on_transition: Vec<TransitionHook>,
     retry_statuses: Vec<StatusCode>,
     default_headers: HeaderMap,
     user_agent: Option<String>,
-    generate_idempotency_keys: bool,
-    observer: Option<Arc<dyn AttemptObserver>>,
-    log_failures: bool,
+    pub(crate) generate_idempotency_keys: bool,
+    pub(crate) observer: Option<Arc<dyn AttemptObserver>>,
+    pub(crate) log_failures: bool,
     pub(crate) max_origins: usize,
     pub(crate) origin_idle_timeout: Duration,
 }
+
+type TransitionHook = Arc<dyn Fn(&Transition) + Send + Sync + 'static>;
 
 impl Default for Config {
     fn default() -> Self {
@@ -289,6 +262,7 @@ impl Default for Config {
             max_retry_after: Duration::from_secs(30),
             retry_budget: Some(RetryBudget::default()),
             circuit_breaker: Some(CircuitBreakerConfig::default()),
+            on_transition: Vec::new(),
             retry_statuses: DEFAULT_RETRY_STATUSES.to_vec(),
             default_headers: HeaderMap::new(),
             user_agent: None,
@@ -366,9 +340,30 @@ impl Config {
     }
 
     /// The per-origin circuit breaker (default: the seed's, 5 consecutive
-    /// failures, 30 s open); `None` disables it.
+    /// failures, 30 s open); `None` disables it. Hooks added with
+    /// [`on_transition`](Config::on_transition) apply to it whether they
+    /// were added before or after.
     pub fn circuit_breaker(mut self, config: Option<CircuitBreakerConfig>) -> Self {
         self.circuit_breaker = config;
+        self
+    }
+
+    /// Adds `hook`, called after every state transition of every origin's
+    /// breaker (after the breaker config's own listeners, then in the order
+    /// the hooks were added), on the thread that caused it. Keep it quick;
+    /// it must not panic. Without a breaker it is never called.
+    ///
+    /// ```
+    /// use svc_httpclient::{CircuitBreakerConfig, Config};
+    ///
+    /// let config = Config::default()
+    ///     .on_transition(|t| eprintln!("breaker {:?} -> {:?}", t.from(), t.to()))
+    ///     // Set after the hook: the hook still applies to it.
+    ///     .circuit_breaker(Some(CircuitBreakerConfig::default().failure_threshold(3)));
+    /// # let _ = config;
+    /// ```
+    pub fn on_transition(mut self, hook: impl Fn(&Transition) + Send + Sync + 'static) -> Self {
+        self.on_transition.push(Arc::new(hook));
         self
     }
 
@@ -422,7 +417,7 @@ impl Config {
     ///
     /// ```
     /// let config = svc_httpclient::Config::default().log_failures(false);
-    /// assert!(!config.get_log_failures());
+    /// assert!(format!("{config:?}").contains("log_failures: false"));
     /// ```
     pub fn log_failures(mut self, on: bool) -> Self {
         self.log_failures = on;
@@ -451,72 +446,30 @@ impl Config {
     }
 }
 
-// ===== getters =====
+// ===== crate access =====
 
 impl Config {
-    /// The deadline of a whole call.
-    pub fn get_timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    /// The limit of one attempt.
-    pub fn get_attempt_timeout(&self) -> Duration {
-        self.attempt_timeout
-    }
-
-    /// Retries after the first attempt.
-    pub fn get_max_retries(&self) -> u32 {
-        self.max_retries
-    }
-
-    /// The backoff between attempts.
-    pub fn get_backoff(&self) -> Backoff {
-        self.backoff
-    }
-
-    /// The longest `Retry-After` obeyed.
-    pub fn get_max_retry_after(&self) -> Duration {
-        self.max_retry_after
-    }
-
-    /// The per-origin retry budget, if any.
-    pub fn get_retry_budget(&self) -> Option<RetryBudget> {
-        self.retry_budget
-    }
-
     /// The per-origin circuit breaker settings, if the breaker is on.
+    #[doc(hidden)]
     pub fn get_circuit_breaker(&self) -> Option<&CircuitBreakerConfig> {
         self.circuit_breaker.as_ref()
     }
 
-    /// The statuses that are retried, sorted.
-    pub fn get_retry_statuses(&self) -> &[StatusCode] {
-        &self.retry_statuses
-    }
-
-    /// Headers added to every request that does not set them.
-    pub fn get_default_headers(&self) -> &HeaderMap {
-        &self.default_headers
-    }
-
-    /// The default `User-Agent`, if set.
-    pub fn get_user_agent(&self) -> Option<&str> {
-        self.user_agent.as_deref()
-    }
-
-    /// Whether POST and PATCH get a generated `Idempotency-Key`.
-    pub fn get_generate_idempotency_keys(&self) -> bool {
-        self.generate_idempotency_keys
-    }
-
     /// The attempt observer, if set.
+    #[doc(hidden)]
     pub fn get_observer(&self) -> Option<&Arc<dyn AttemptObserver>> {
         self.observer.as_ref()
     }
 
-    /// Whether a failed call is logged (see [`Config::log_failures`]).
-    pub fn get_log_failures(&self) -> bool {
-        self.log_failures
+    /// The breaker settings of every origin: `circuit_breaker` with the
+    /// `on_transition` hooks composed onto it.
+    pub(crate) fn origin_breaker(&self) -> Option<CircuitBreakerConfig> {
+        let mut breaker = self.circuit_breaker.clone()?;
+        for hook in &self.on_transition {
+            let hook = Arc::clone(hook);
+            breaker = breaker.on_transition(move |t: &Transition| hook(t));
+        }
+        Some(breaker)
     }
 
     pub(crate) fn is_retry_status(&self, status: StatusCode) -> bool {
@@ -595,6 +548,7 @@ impl fmt::Debug for Config {
             .field("max_retry_after", &self.max_retry_after)
             .field("retry_budget", &self.retry_budget)
             .field("circuit_breaker", &self.circuit_breaker)
+            .field("on_transition", &self.on_transition.len())
             .field("retry_statuses", &self.retry_statuses)
             .field("default_headers", &RedactedHeaders(&self.default_headers))
             .field("user_agent", &self.user_agent)
@@ -617,16 +571,16 @@ mod tests {
     #[test]
     fn defaults_match_design() {
         let c = Config::default();
-        assert_eq!(c.get_timeout(), Duration::from_secs(30));
-        assert_eq!(c.get_attempt_timeout(), Duration::from_secs(10));
-        assert_eq!(c.get_max_retries(), 3);
-        assert_eq!(c.get_max_retry_after(), Duration::from_secs(30));
-        assert_eq!(c.get_backoff(), Backoff::default());
-        assert_eq!(c.get_retry_budget(), Some(RetryBudget::default()));
-        assert!(c.get_circuit_breaker().is_some());
-        let codes: Vec<u16> = c.get_retry_statuses().iter().map(|s| s.as_u16()).collect();
+        assert_eq!(c.timeout, Duration::from_secs(30));
+        assert_eq!(c.attempt_timeout, Duration::from_secs(10));
+        assert_eq!(c.max_retries, 3);
+        assert_eq!(c.max_retry_after, Duration::from_secs(30));
+        assert_eq!(c.backoff, Backoff::default());
+        assert_eq!(c.retry_budget, Some(RetryBudget::default()));
+        assert!(c.circuit_breaker.is_some());
+        let codes: Vec<u16> = c.retry_statuses.iter().map(|s| s.as_u16()).collect();
         assert_eq!(codes, [408, 429, 500, 502, 503, 504]);
-        assert!(!c.get_generate_idempotency_keys());
+        assert!(!c.generate_idempotency_keys);
     }
 
     #[test]
@@ -732,7 +686,7 @@ mod tests {
                 .factor(factor)
                 .jitter(jitter);
             proptest::prop_assert!(backoff.validate().is_ok());
-            proptest::prop_assert!(backoff.delay(retry) <= backoff.get_cap());
+            proptest::prop_assert!(backoff.delay(retry) <= backoff.cap);
         }
     }
 

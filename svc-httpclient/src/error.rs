@@ -10,6 +10,13 @@
 //! URLs inside are stripped of credentials when the error is built, and
 //! `Display` and `Debug` show them through `svc_discovery::Redacted` (no
 //! query values), so no message or log line can leak a password or a token.
+//!
+//! One vocabulary names failures for telemetry: [`Error::error_type`] (the
+//! OpenTelemetry `error.type`), shared by the attempt spans, the
+//! [`AttemptEnd`](crate::AttemptEnd) of observers and the facade's call
+//! spans and metrics, so a dashboard groups the same failure the same way
+//! wherever it is counted. One formatter, [`error_chain`], renders an
+//! error with its causes for a log line.
 
 use std::borrow::Cow;
 use std::error::Error as StdError;
@@ -82,6 +89,26 @@ pub(crate) enum Kind {
     /// The body was not JSON of the expected type.
     Decode,
 }
+
+impl Kind {
+    /// The OpenTelemetry `error.type` of a failure of this kind (a
+    /// `Status` error's is its status code).
+    pub(crate) fn error_type(&self) -> &str {
+        match self {
+            Kind::Timeout | Kind::AttemptTimeout(_) => "timeout",
+            Kind::Connect | Kind::TlsRoots => "connect",
+            Kind::BodyTooLarge(_) => "body_too_large",
+            Kind::Request | Kind::Config(..) => "request",
+            Kind::CircuitOpen(_) => "circuit_open",
+            Kind::BudgetExhausted => "retry_budget",
+            Kind::Decode => "decode",
+            Kind::Status(status) => status.as_str(),
+            Kind::Transport | Kind::Body => "transport",
+        }
+    }
+}
+
+// ===== impl Error =====
 
 impl Error {
     pub(crate) fn new(kind: Kind) -> Error {
@@ -219,9 +246,59 @@ impl Error {
     /// The status of the last response this call received before it failed
     /// (for example the 503 after which the breaker opened), if any.
     pub fn status(&self) -> Option<StatusCode> {
+        self.status_ref().copied()
+    }
+
+    /// The OpenTelemetry `error.type` of this failure, the value spans and
+    /// metrics record for it:
+    ///
+    /// | failure | `error.type` |
+    /// |---|---|
+    /// | rejected by an open circuit, nothing sent | `circuit_open` |
+    /// | the call's deadline or an attempt's limit passed | `timeout` |
+    /// | no connection could be made (or no TLS roots) | `connect` |
+    /// | the circuit opened during the retries | the last failure's: its status (`503`), or its type |
+    /// | the retry budget refused a retry | `retry_budget` |
+    /// | a body over the limit | `body_too_large` |
+    /// | a final status outside 2xx (`bytes()`, `decode()`, ...) | the status (`404`) |
+    /// | a body that is not the expected JSON | `decode` |
+    /// | an invalid request or configuration | `request` |
+    /// | another transport failure (reset, cut-off body) | `transport` |
+    ///
+    /// ```
+    /// let err = svc_httpclient::Client::new(
+    ///     svc_httpclient::Config::default().timeout(std::time::Duration::ZERO),
+    /// )
+    /// .unwrap_err();
+    /// assert_eq!(err.error_type(), "request");
+    /// ```
+    pub fn error_type(&self) -> &str {
+        if self.is_circuit_open() && self.attempts() == 0 {
+            return "circuit_open";
+        }
+        if self.is_timeout() {
+            return "timeout";
+        }
+        if self.is_connect() {
+            return "connect";
+        }
+        match &self.inner.kind {
+            // The breaker opened after this failure: the failure's type.
+            Kind::CircuitOpen(_) => match self.status_ref() {
+                Some(status) => status.as_str(),
+                None => self
+                    .source()
+                    .and_then(|e| e.downcast_ref::<Error>())
+                    .map_or("circuit_open", Error::error_type),
+            },
+            kind => kind.error_type(),
+        }
+    }
+
+    fn status_ref(&self) -> Option<&StatusCode> {
         self.chain()
             .filter_map(|e| e.downcast_ref::<Error>())
-            .find_map(|e| e.inner.status)
+            .find_map(|e| e.inner.status.as_ref())
     }
 
     /// Attempts actually sent before the call failed (0 when the breaker
@@ -356,8 +433,20 @@ impl StdError for Error {
     }
 }
 
-/// Renders `err` and its sources as `a: b: c`, for a log line.
-pub(crate) fn chain_to_string(err: &(dyn StdError + 'static)) -> String {
+/// Renders `err` and its sources as `a: b: c`, for a log line (a source
+/// whose message the text already ends with is not repeated).
+///
+/// ```
+/// let err = svc_httpclient::Client::new(
+///     svc_httpclient::Config::default().circuit_breaker(Some(
+///         svc_httpclient::CircuitBreakerConfig::default().failure_threshold(0),
+///     )),
+/// )
+/// .unwrap_err();
+/// let line = svc_httpclient::error_chain(&err);
+/// assert!(line.starts_with("invalid client config: `circuit_breaker`"), "{line}");
+/// ```
+pub fn error_chain(err: &(dyn StdError + 'static)) -> String {
     let mut out = err.to_string();
     let mut source = err.source();
     while let Some(e) = source {

@@ -88,7 +88,9 @@
 //! `rust-version`).
 #![deny(missing_docs)]
 
+mod attempt;
 mod budget;
+mod call;
 mod client;
 mod config;
 mod error;
@@ -96,14 +98,15 @@ mod observe;
 mod origin;
 mod request;
 mod retry;
+mod span;
 
 pub use reqwest;
 pub use reqwest::{Method, Response, StatusCode, header};
 pub use svc_breaker::Config as CircuitBreakerConfig;
-pub use svc_breaker::{CircuitBreaker, CircuitOpen, Outcome, State};
+pub use svc_breaker::{CircuitBreaker, CircuitOpen, Outcome, State, Transition};
 
 pub use client::Client;
 pub use config::{Backoff, Config, RetryBudget};
-pub use error::Error;
+pub use error::{Error, error_chain};
 pub use observe::{AttemptEnd, AttemptObserver, AttemptStart};
 pub use request::{DEFAULT_BODY_LIMIT, RequestBuilder};

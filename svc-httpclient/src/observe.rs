@@ -5,6 +5,7 @@
 //! from [`AttemptObserver::on_attempt_end`]. Both run inside the attempt's
 //! `tracing` span, so `tracing::Span::current()` is that span.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
@@ -54,7 +55,7 @@ pub trait AttemptObserver: Send + Sync + 'static {
 
 /// An `Arc` of an observer is an observer, so the caller can keep a handle
 /// to it (for example to read counters it collects).
-impl<T: AttemptObserver + ?Sized> AttemptObserver for std::sync::Arc<T> {
+impl<T: AttemptObserver + ?Sized> AttemptObserver for Arc<T> {
     fn on_attempt_start(&self, request: &mut reqwest::Request, attempt: &AttemptStart<'_>) {
         (**self).on_attempt_start(request, attempt);
     }
@@ -136,8 +137,10 @@ impl AttemptEnd<'_> {
     }
 
     /// The OpenTelemetry `error.type`: the status code as text for a 4xx or
-    /// 5xx response, `"timeout"`, `"connect"`, `"transport"` or
-    /// `"request"` for errors; `None` when the attempt succeeded.
+    /// 5xx response, `"timeout"`, `"connect"`, `"transport"`,
+    /// `"body_too_large"` or `"request"` for errors (the vocabulary of
+    /// [`Error::error_type`](crate::Error::error_type)); `None` when the
+    /// attempt succeeded.
     pub fn error_type(&self) -> Option<&str> {
         self.error_type
     }

@@ -18,6 +18,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use crate::client::Client;
 use crate::error::{Error, Kind};
 use crate::retry::IDEMPOTENCY_KEY;
+use crate::span::Scope;
 
 /// The default limit of a body read by [`RequestBuilder::bytes`],
 /// [`text`](RequestBuilder::text) and [`decode`](RequestBuilder::decode):
@@ -260,7 +261,7 @@ impl RequestBuilder {
         let body = match body {
             Some(body) => body,
             // A non-2xx answer: its body is for the caller's message only.
-            None => crate::client::read_body(&mut resp, limit, true)
+            None => crate::attempt::read_body(&mut resp, limit, true)
                 .await
                 .unwrap_or_default(),
         };
@@ -309,11 +310,8 @@ impl RequestBuilder {
             Ok(request) => request,
             Err(e) => {
                 let err = invalid_request(e);
-                if client.config().get_log_failures() {
-                    match parent {
-                        Some(parent) => parent.in_scope(|| log_invalid_request(&err)),
-                        None => log_invalid_request(&err),
-                    }
+                if client.config().log_failures {
+                    Scope(parent).call_failed(&err, None);
                 }
                 // No I/O: see `Client::run`.
                 tokio::task::coop::consume_budget().await;
@@ -345,16 +343,6 @@ fn invalid_request(err: reqwest::Error) -> Error {
         out = out.with_url(url);
     }
     out.with_source(err.without_url())
-}
-
-/// The one warning of a call that failed before any I/O.
-fn log_invalid_request(err: &Error) {
-    tracing::warn!(
-        target: "svc_httpclient",
-        url = err.url().map(svc_discovery::redact).unwrap_or_default(),
-        cause = %crate::error::chain_to_string(err),
-        "http call failed",
-    );
 }
 
 impl IntoFuture for RequestBuilder {

@@ -22,11 +22,139 @@
 //! by `max_retry_after`, and never past the call's deadline: if the server
 //! asks for a wait that would outlast the deadline, the response is returned
 //! at once rather than slept on (go-retryablehttp #272).
+//!
+//! A retry that is allowed is still not made when the origin cannot take
+//! it: when its breaker is open (the sequence stops with a circuit-open
+//! error, the last failure as its cause), or when its retry budget is spent
+//! ([`crate::budget`] explains why a client needs one). The wait is the
+//! backoff's, or the server's `Retry-After` when that is longer.
+//!
+//! This module decides ([`Policy::next`]); [`crate::call`] carries the
+//! decision out, as tower's `retry::Policy` and `retry::future` do.
 
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
+use tokio::time::Instant;
+
+use crate::attempt::Attempt;
+use crate::config::Config;
+use crate::error::Kind;
+use crate::origin::Origin;
+use crate::request::CallOptions;
+use crate::{CircuitOpen, State};
+
+/// What the call does after an attempt.
+pub(crate) enum Next {
+    /// Return the attempt's result, for this reason.
+    Return(&'static str),
+    /// Retry after this wait.
+    Retry(Duration),
+    /// The breaker opened: stop with a circuit-open error.
+    CircuitOpen(CircuitOpen),
+    /// The budget refused the retry.
+    BudgetExhausted,
+}
+
+/// The retry rules of one call, fixed when it starts.
+pub(crate) struct Policy<'a> {
+    config: &'a Config,
+    /// The request may be sent again after it was (maybe) sent once.
+    replay: bool,
+    /// The first attempt and the retries; 1 for a body that cannot be
+    /// replayed (a stream).
+    pub(crate) max_attempts: u32,
+    /// The call's deadline: no wait may pass it.
+    pub(crate) deadline: Instant,
+}
+
+// ===== impl Policy =====
+
+impl<'a> Policy<'a> {
+    /// The rules for `request` under `config` and the call's `opts`, with
+    /// the call's `deadline`.
+    pub(crate) fn new(
+        config: &'a Config,
+        request: &reqwest::Request,
+        opts: &CallOptions,
+        deadline: Instant,
+    ) -> Policy<'a> {
+        let replayable_body = request.body().is_none_or(|b| b.as_bytes().is_some());
+        let max_attempts = if replayable_body {
+            opts.max_retries
+                .unwrap_or(config.max_retries)
+                .saturating_add(1)
+        } else {
+            1
+        };
+        Policy {
+            config,
+            replay: replay_allowed(request.method(), request.headers(), opts.retry_unsafe),
+            max_attempts,
+            deadline,
+        }
+    }
+
+    /// Decides whether and when to retry after `attempt`, the `sent`-th
+    /// attempt of the call to `origin`. Withdraws from the origin's budget
+    /// when the answer is a retry.
+    pub(crate) fn next(&self, attempt: &Attempt, origin: &Origin, sent: u32) -> Next {
+        let config = self.config;
+        let retryable = match attempt {
+            Attempt::Response(resp, _) => self.replay && config.is_retry_status(resp.status()),
+            // Nothing was sent: safe to retry whatever the method.
+            Attempt::Failed(f) if matches!(f.kind, Kind::Connect) => true,
+            Attempt::Failed(f) => {
+                self.replay
+                    && !f.deadline
+                    && matches!(
+                        f.kind,
+                        Kind::Timeout | Kind::AttemptTimeout(_) | Kind::Transport | Kind::Body
+                    )
+            }
+        };
+        if !retryable {
+            return Next::Return("not retryable");
+        }
+        if sent >= self.max_attempts {
+            return Next::Return("retries exhausted");
+        }
+        let mut wait = config.backoff.delay(sent - 1);
+        if let Attempt::Response(resp, _) = attempt
+            && honours_retry_after(resp.status())
+            && let Some(retry_after) = resp
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| parse_retry_after(v, SystemTime::now()))
+        {
+            wait = wait.max(retry_after.min(config.max_retry_after));
+        }
+        if Instant::now()
+            .checked_add(wait)
+            .is_none_or(|at| at >= self.deadline)
+        {
+            return Next::Return("the wait would pass the deadline");
+        }
+        if let Some(breaker) = &origin.breaker
+            && breaker.state() == State::Open
+        {
+            match breaker.try_acquire() {
+                Err(open) => return Next::CircuitOpen(open),
+                // It just turned half-open: leave the trial to the retry.
+                Ok(permit) => drop(permit),
+            }
+        }
+        if let Some(budget) = &origin.budget
+            && !budget.withdraw()
+        {
+            return Next::BudgetExhausted;
+        }
+        Next::Retry(wait)
+    }
+}
+
+// ===== rules =====
 
 /// RFC 9110 §9.2.2 idempotent methods.
 pub(crate) fn is_idempotent(method: &Method) -> bool {
