@@ -99,8 +99,8 @@
 //!
 //! # Supported Rust versions
 //!
-//! The minimum supported Rust version is 1.88. It may rise in a minor
-//! release, never in a patch release.
+//! The minimum supported Rust version is **1.88**. Raising it is not a
+//! breaking change, but is noted in the changelog.
 #![deny(missing_docs)]
 
 mod breaker;
@@ -124,6 +124,11 @@ pub use error::{CircuitOpen, ConfigError, Error};
 pub use metrics::Metrics;
 pub use permit::{OwnedPermit, Permit};
 pub use transition::{Outcome, Reason, State, Transition};
+
+// The README's examples are compiled and run with the doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 #[cfg(test)]
 mod tests {

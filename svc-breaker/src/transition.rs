@@ -21,7 +21,15 @@ pub enum State {
 }
 
 impl State {
-    /// `"closed"`, `"open"` or `"half-open"`, for logs and metrics labels.
+    /// `"closed"`, `"open"` or `"half-open"`, for logs and metrics labels
+    /// (the [`Display`](fmt::Display) form too).
+    ///
+    /// ```
+    /// use svc_breaker::State;
+    ///
+    /// assert_eq!(State::HalfOpen.as_str(), "half-open");
+    /// assert_eq!(State::Open.to_string(), State::Open.as_str());
+    /// ```
     pub fn as_str(&self) -> &'static str {
         match self {
             State::Closed => "closed",
