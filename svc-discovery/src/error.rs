@@ -190,24 +190,8 @@ mod tests {
         assert!(std::mem::size_of::<Error>() <= 80);
     }
 
-    #[test]
-    fn not_configured_names_every_variable() {
-        let err = Error::NotConfigured {
-            service: "auth-svc".to_owned(),
-            variables: vec![
-                "AUTH_SVC_URL".to_owned(),
-                "AUTH_SVC_SERVICE_HOST".to_owned(),
-                "AUTH_SVC_SERVICE_PORT".to_owned(),
-            ],
-        };
-        assert_eq!(
-            err.to_string(),
-            "service \"auth-svc\" is not configured: set AUTH_SVC_URL, \
-             or AUTH_SVC_SERVICE_HOST and AUTH_SVC_SERVICE_PORT"
-        );
-        assert!(err.is_not_configured());
-        assert_eq!(err.variable(), None);
-    }
+    // NotConfigured's message, predicate and variable: the integration test
+    // `registry::not_configured_names_every_variable_tried`.
 
     #[test]
     fn set_hint_handles_other_lengths() {

@@ -86,28 +86,20 @@ pub(crate) fn resolve_prefix(
     };
     let host = parse_host(&host_var, &host)?;
     let port = parse_port(&port_var, &host_var, source.get(&port_var))?;
-    Url::parse(&format!("http://{host}:{port}")).map_err(|e| Error::InvalidHost {
-        variable: host_var,
-        value: Some(shown(&host)),
-        reason: format!("it cannot be parsed: {e}"),
+    Url::parse(&format!("http://{host}:{port}")).map_err(|e| {
+        invalid_value(
+            Kind::Host,
+            &host_var,
+            Some(&host),
+            format!("it cannot be parsed: {e}"),
+        )
     })
 }
 
 /// Checks a `{NAME}_URL` value.
 fn parse_url(variable: &str, raw: &Raw<'_>) -> Result<Url, Error> {
-    let Raw::Text(text) = raw else {
-        return Err(Error::InvalidUrl {
-            variable: variable.to_owned(),
-            value: None,
-            reason: "it is not valid unicode".to_owned(),
-        });
-    };
-    let value = text.trim();
-    let invalid = |reason: String| Error::InvalidUrl {
-        variable: variable.to_owned(),
-        value: Some(shown(value)),
-        reason,
-    };
+    let value = trimmed(Kind::Url, variable, raw)?;
+    let invalid = |reason: String| invalid_value(Kind::Url, variable, Some(value), reason);
     const NOT_ABSOLUTE: &str =
         "it is not an absolute url; expected http://host[:port][/path] or https://...";
 
@@ -152,19 +144,8 @@ fn parse_url(variable: &str, raw: &Raw<'_>) -> Result<Url, Error> {
 /// Checks a `{NAME}_SERVICE_HOST` value; returns it ready to put before
 /// `:port` (IPv6 addresses bracketed).
 fn parse_host(variable: &str, raw: &Raw<'_>) -> Result<String, Error> {
-    let Raw::Text(text) = raw else {
-        return Err(Error::InvalidHost {
-            variable: variable.to_owned(),
-            value: None,
-            reason: "it is not valid unicode".to_owned(),
-        });
-    };
-    let value = text.trim();
-    let invalid = |reason: String| Error::InvalidHost {
-        variable: variable.to_owned(),
-        value: Some(shown(value)),
-        reason,
-    };
+    let value = trimmed(Kind::Host, variable, raw)?;
+    let invalid = |reason: String| invalid_value(Kind::Host, variable, Some(value), reason);
 
     // IPv6, bracketed or not (Kubernetes writes it bare).
     if let Some(inner) = value.strip_prefix('[') {
@@ -203,16 +184,10 @@ fn parse_host(variable: &str, raw: &Raw<'_>) -> Result<String, Error> {
 
 /// Checks a `{NAME}_SERVICE_PORT` value: decimal, 1 to 65535.
 fn parse_port(variable: &str, host_variable: &str, raw: Option<Raw<'_>>) -> Result<u16, Error> {
-    let invalid = |value: Option<&str>, reason: String| Error::InvalidPort {
-        variable: variable.to_owned(),
-        value: value.map(shown),
-        reason,
-    };
-    let text = match raw {
-        Some(Raw::Text(text)) if !text.trim().is_empty() => text,
-        Some(Raw::NotUnicode) => {
-            return Err(invalid(None, "it is not valid unicode".to_owned()));
-        }
+    let invalid =
+        |value: Option<&str>, reason: String| invalid_value(Kind::Port, variable, value, reason);
+    let value = match &raw {
+        Some(raw) if raw.is_set() => trimmed(Kind::Port, variable, raw)?,
         _ => {
             return Err(invalid(
                 None,
@@ -220,7 +195,6 @@ fn parse_port(variable: &str, host_variable: &str, raw: Option<Raw<'_>>) -> Resu
             ));
         }
     };
-    let value = text.trim();
     if !value.bytes().all(|b| b.is_ascii_digit()) {
         return Err(invalid(
             Some(value),
@@ -236,6 +210,51 @@ fn parse_port(variable: &str, host_variable: &str, raw: Option<Raw<'_>>) -> Resu
         Err(_) => Err(invalid(
             Some(value),
             "it is out of range; expected 1 to 65535".to_owned(),
+        )),
+    }
+}
+
+/// Which variable a value came from, and so which error it gets.
+#[derive(Clone, Copy)]
+enum Kind {
+    Url,
+    Host,
+    Port,
+}
+
+/// The error for a bad value of `variable`: `value` is quoted redacted and
+/// cut (`None`: it cannot be shown, or there is none).
+fn invalid_value(kind: Kind, variable: &str, value: Option<&str>, reason: String) -> Error {
+    let (variable, value) = (variable.to_owned(), value.map(shown));
+    match kind {
+        Kind::Url => Error::InvalidUrl {
+            variable,
+            value,
+            reason,
+        },
+        Kind::Host => Error::InvalidHost {
+            variable,
+            value,
+            reason,
+        },
+        Kind::Port => Error::InvalidPort {
+            variable,
+            value,
+            reason,
+        },
+    }
+}
+
+/// The trimmed text of `variable`'s value; one that is not valid unicode is
+/// an error that cannot quote it.
+fn trimmed<'r>(kind: Kind, variable: &str, raw: &'r Raw<'_>) -> Result<&'r str, Error> {
+    match raw {
+        Raw::Text(text) => Ok(text.trim()),
+        Raw::NotUnicode => Err(invalid_value(
+            kind,
+            variable,
+            None,
+            "it is not valid unicode".to_owned(),
         )),
     }
 }

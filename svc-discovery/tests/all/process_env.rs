@@ -42,13 +42,18 @@ fn run(scenario: &str, vars: &[(&str, &std::ffi::OsStr)]) -> Output {
     command.output().expect("run the test binary")
 }
 
-/// Runs `scenario` and asserts it passed.
-fn passes(scenario: &str, vars: &[(&str, &str)]) {
+/// [`run`] with values that are text.
+fn run_utf8(scenario: &str, vars: &[(&str, &str)]) -> Output {
     let vars: Vec<_> = vars
         .iter()
         .map(|(k, v)| (*k, std::ffi::OsStr::new(v)))
         .collect();
-    let output = run(scenario, &vars);
+    run(scenario, &vars)
+}
+
+/// Runs `scenario` and asserts it passed.
+fn passes(scenario: &str, vars: &[(&str, &str)]) {
+    let output = run_utf8(scenario, vars);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -59,11 +64,7 @@ fn passes(scenario: &str, vars: &[(&str, &str)]) {
 
 /// Runs `scenario`, asserts it panicked, and returns its stderr.
 fn panics(scenario: &str, vars: &[(&str, &str)]) -> String {
-    let vars: Vec<_> = vars
-        .iter()
-        .map(|(k, v)| (*k, std::ffi::OsStr::new(v)))
-        .collect();
-    let output = run(scenario, &vars);
+    let output = run_utf8(scenario, vars);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         !output.status.success() && stdout.contains("1 failed"),
