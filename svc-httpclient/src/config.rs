@@ -18,7 +18,7 @@ use svc_breaker::Transition;
 
 use crate::CircuitBreakerConfig;
 use crate::error::Error;
-use crate::observe::AttemptObserver;
+use crate::observe::{AttemptObserver, Layered};
 
 /// Exponential backoff with full jitter: the wait before retry `n` (0-based)
 /// is a random duration in `[0, min(cap, base × factor^n)]`.
@@ -244,6 +244,7 @@ pub struct Config {
     default_headers: HeaderMap,
     user_agent: Option<String>,
     pub(crate) generate_idempotency_keys: bool,
+    /// Every observer added, layered ([`Config::observer`]).
     pub(crate) observer: Option<Arc<dyn AttemptObserver>>,
     pub(crate) log_failures: bool,
     pub(crate) max_origins: usize,
@@ -402,9 +403,36 @@ impl Config {
         self
     }
 
-    /// Hooks run around every attempt (for example to inject trace context).
+    /// Adds hooks run around every attempt (for example to inject trace
+    /// context). Observers compose as layers, the last added outermost:
+    /// [`on_attempt_start`](AttemptObserver::on_attempt_start) runs from the
+    /// last added to the first, so each observer sees the request as the
+    /// ones added after it left it (a user's observer sees the
+    /// `traceparent` the facade's, added last, injected), and
+    /// [`on_attempt_end`](AttemptObserver::on_attempt_end) from the first
+    /// added to the last.
+    ///
+    /// ```
+    /// use svc_httpclient::{AttemptObserver, AttemptStart, Config, reqwest};
+    ///
+    /// struct Header(&'static str);
+    ///
+    /// impl AttemptObserver for Header {
+    ///     fn on_attempt_start(&self, request: &mut reqwest::Request, _: &AttemptStart<'_>) {
+    ///         request.headers_mut().append("x-seen-by", self.0.parse().unwrap());
+    ///     }
+    /// }
+    ///
+    /// // On every attempt: "x-seen-by: outer", then "x-seen-by: inner".
+    /// let config = Config::default().observer(Header("inner")).observer(Header("outer"));
+    /// # let _ = config;
+    /// ```
     pub fn observer(mut self, observer: impl AttemptObserver) -> Self {
-        self.observer = Some(Arc::new(observer));
+        let outer: Arc<dyn AttemptObserver> = Arc::new(observer);
+        self.observer = Some(match self.observer.take() {
+            None => outer,
+            Some(inner) => Arc::new(Layered { outer, inner }),
+        });
         self
     }
 
@@ -455,7 +483,7 @@ impl Config {
         self.circuit_breaker.as_ref()
     }
 
-    /// The attempt observer, if set.
+    /// The attempt observers, layered into one, if any.
     #[doc(hidden)]
     pub fn get_observer(&self) -> Option<&Arc<dyn AttemptObserver>> {
         self.observer.as_ref()

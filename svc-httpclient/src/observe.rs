@@ -4,6 +4,13 @@
 //! [`AttemptObserver::on_attempt_start`]; metrics exporters count attempts
 //! from [`AttemptObserver::on_attempt_end`]. Both run inside the attempt's
 //! `tracing` span, so `tracing::Span::current()` is that span.
+//!
+//! Observers compose instead of replacing each other
+//! ([`Config::observer`](crate::Config::observer) adds one), as layers: the
+//! last added sees the request first and the result last. So the facade
+//! adds its trace-injecting observer last, and a user's observer, added
+//! before, sees the `traceparent` it injected, with no plumbing of the
+//! facade's own.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,6 +69,25 @@ impl<T: AttemptObserver + ?Sized> AttemptObserver for Arc<T> {
 
     fn on_attempt_end(&self, attempt: &AttemptEnd<'_>) {
         (**self).on_attempt_end(attempt);
+    }
+}
+
+/// Two observers as one: `outer` sees the request first and the result
+/// last (see [`Config::observer`](crate::Config::observer)).
+pub(crate) struct Layered {
+    pub(crate) outer: Arc<dyn AttemptObserver>,
+    pub(crate) inner: Arc<dyn AttemptObserver>,
+}
+
+impl AttemptObserver for Layered {
+    fn on_attempt_start(&self, request: &mut reqwest::Request, attempt: &AttemptStart<'_>) {
+        self.outer.on_attempt_start(request, attempt);
+        self.inner.on_attempt_start(request, attempt);
+    }
+
+    fn on_attempt_end(&self, attempt: &AttemptEnd<'_>) {
+        self.inner.on_attempt_end(attempt);
+        self.outer.on_attempt_end(attempt);
     }
 }
 

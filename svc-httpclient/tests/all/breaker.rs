@@ -167,3 +167,30 @@ async fn disabled_breaker() {
     assert!(client.breaker(&url(&server.url("/"))).is_none());
     assert_eq!(client.circuit_state(&url(&server.url("/"))), None);
 }
+
+#[tokio::test(start_paused = true)]
+async fn transition_hooks_apply_whatever_the_setter_order() {
+    use std::sync::{Arc, Mutex};
+
+    let server = support::always(503).await;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let hook = |name: &'static str| {
+        let seen = Arc::clone(&seen);
+        move |t: &svc_httpclient::Transition| seen.lock().unwrap().push((name, t.from(), t.to()))
+    };
+    let config = Config::default()
+        .max_retries(0)
+        .retry_budget(None)
+        .on_transition(hook("before"))
+        .circuit_breaker(Some(CircuitBreakerConfig::default().failure_threshold(1)))
+        .on_transition(hook("after"));
+    let client = Client::new(config).unwrap();
+    client.get(server.url("/a")).await.unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            ("before", State::Closed, State::Open),
+            ("after", State::Closed, State::Open),
+        ]
+    );
+}

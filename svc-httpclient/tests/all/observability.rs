@@ -334,3 +334,66 @@ async fn query_values_never_appear_in_errors_or_logs_and_signatures_not_in_spans
         assert!(full.ends_with("?token=tok-8c1f&sig=REDACTED"), "{full}");
     }
 }
+
+/// Records the order its hooks run in, and whether the request carried the
+/// header `marks` (added by an observer layered around it).
+struct Layered {
+    name: &'static str,
+    log: Arc<Mutex<Vec<String>>>,
+    sets: Option<&'static str>,
+}
+
+impl AttemptObserver for Layered {
+    fn on_attempt_start(&self, request: &mut reqwest::Request, _attempt: &AttemptStart<'_>) {
+        let seen: Vec<&str> = request
+            .headers()
+            .get_all("x-layer")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("start {} sees {seen:?}", self.name));
+        if let Some(value) = self.sets {
+            request
+                .headers_mut()
+                .append("x-layer", value.parse().unwrap());
+        }
+    }
+
+    fn on_attempt_end(&self, _attempt: &AttemptEnd<'_>) {
+        self.log.lock().unwrap().push(format!("end {}", self.name));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn observers_compose_the_last_added_outermost() {
+    let server = support::always(200).await;
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let layer = |name, sets| Layered {
+        name,
+        log: log.clone(),
+        sets,
+    };
+    let config = Config::default()
+        .observer(layer("first", None))
+        .observer(layer("second", Some("second")))
+        .observer(layer("third", Some("third")));
+    client(config).get(server.url("/x")).await.unwrap();
+    assert_eq!(
+        *log.lock().unwrap(),
+        [
+            "start third sees []",
+            "start second sees [\"third\"]",
+            "start first sees [\"third\", \"second\"]",
+            "end first",
+            "end second",
+            "end third",
+        ]
+    );
+    assert_eq!(
+        server.seen()[0].headers.get_all("x-layer").iter().count(),
+        2
+    );
+}
