@@ -530,4 +530,92 @@ mod tests {
         );
         assert!(config.is_request());
     }
+
+    #[test]
+    fn error_types_name_the_failure_through_its_wrappers() {
+        let open = || {
+            let breaker = svc_breaker::CircuitBreaker::new(
+                svc_breaker::Config::default().failure_threshold(1),
+            )
+            .unwrap();
+            breaker.try_acquire().unwrap().record_failure();
+            breaker.try_acquire().unwrap_err()
+        };
+        let timeout = || {
+            Error::new(Kind::Timeout)
+                .with_attempts(2)
+                .with_source(Error::new(Kind::AttemptTimeout(Duration::from_secs(1))))
+        };
+        let cases = [
+            (Error::new(Kind::CircuitOpen(open())), "circuit_open"),
+            (timeout(), "timeout"),
+            (Error::new(Kind::Connect).with_attempts(4), "connect"),
+            (Error::new(Kind::TlsRoots), "connect"),
+            (
+                Error::new(Kind::CircuitOpen(open()))
+                    .with_attempts(3)
+                    .with_status(Some(StatusCode::SERVICE_UNAVAILABLE)),
+                "503",
+            ),
+            (
+                Error::new(Kind::CircuitOpen(open()))
+                    .with_attempts(3)
+                    .with_source(Error::new(Kind::Transport).with_attempts(3)),
+                "transport",
+            ),
+            (
+                Error::new(Kind::CircuitOpen(open()))
+                    .with_attempts(3)
+                    .with_source(timeout()),
+                "timeout",
+            ),
+            (
+                Error::new(Kind::BudgetExhausted).with_source(Error::new(Kind::Transport)),
+                "retry_budget",
+            ),
+            (
+                Error::new(Kind::BudgetExhausted).with_source(timeout()),
+                "timeout",
+            ),
+            (Error::new(Kind::BodyTooLarge(10)), "body_too_large"),
+            (Error::new(Kind::Body), "transport"),
+            (Error::new(Kind::Transport), "transport"),
+            (Error::new(Kind::Status(StatusCode::NOT_FOUND)), "404"),
+            (Error::new(Kind::Decode), "decode"),
+            (Error::new(Kind::Request), "request"),
+            (
+                Error::config("timeout", "must be greater than zero"),
+                "request",
+            ),
+        ];
+        for (err, expected) in cases {
+            assert_eq!(err.error_type(), expected, "{err:?}");
+        }
+    }
+
+    #[test]
+    fn error_chain_skips_repeated_sources() {
+        let inner = Error::new(Kind::Connect).with_attempts(1);
+        let outer = Error::new(Kind::BudgetExhausted)
+            .with_attempts(1)
+            .with_source(inner);
+        assert_eq!(
+            error_chain(&outer),
+            "retry budget exhausted: request failed after 1 attempt: could not connect after 1 attempt"
+        );
+        #[derive(Debug)]
+        struct Same(Error);
+        impl fmt::Display for Same {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0, f)
+            }
+        }
+        impl StdError for Same {
+            fn source(&self) -> Option<&(dyn StdError + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let same = Same(Error::new(Kind::Decode));
+        assert_eq!(error_chain(&same), "could not decode the JSON response");
+    }
 }
