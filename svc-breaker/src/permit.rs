@@ -49,66 +49,10 @@ impl<'a> Permit<'a> {
         Permit { breaker, grant }
     }
 
-    /// The call succeeded.
-    #[inline(always)]
-    pub fn record_success(self) {
-        self.record(Outcome::Success);
-    }
-
-    /// The call failed.
-    #[inline]
-    pub fn record_failure(self) {
-        self.record(Outcome::Failure);
-    }
-
-    /// Records `outcome`. If the failure-rate policy has a slow-call
-    /// threshold, the call is timed exactly, with the breaker's clock, from
-    /// the permit's creation.
-    #[inline(always)]
-    pub fn record(mut self, outcome: Outcome) {
-        let grant = self.grant.take();
-        self.breaker.finish(grant, outcome, None);
-    }
-
-    /// Records `outcome` for a call that took `elapsed` (used instead of the
-    /// permit's own timing by a slow-call threshold).
-    pub fn record_with_duration(mut self, outcome: Outcome, elapsed: Duration) {
-        let grant = self.grant.take();
-        self.breaker.finish(grant, outcome, Some(elapsed));
-    }
-
-    /// Whether this permit holds a half-open trial slot.
-    pub fn is_trial(&self) -> bool {
-        self.grant.trial()
-    }
-
-    /// The epoch this permit was granted in.
-    pub fn epoch(&self) -> u32 {
-        self.grant.epoch()
-    }
-
     /// Turns this permit into one that owns a clone of the breaker.
     pub fn into_owned(mut self) -> OwnedPermit {
         let grant = self.grant.take();
         OwnedPermit::new(self.breaker.clone(), grant)
-    }
-}
-
-impl Drop for Permit<'_> {
-    #[inline]
-    fn drop(&mut self) {
-        if !self.grant.done() {
-            self.breaker.finish(self.grant, Outcome::Ignored, None);
-        }
-    }
-}
-
-impl fmt::Debug for Permit<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Permit")
-            .field("epoch", &self.grant.epoch())
-            .field("trial", &self.grant.trial())
-            .finish()
     }
 }
 
@@ -143,57 +87,77 @@ impl OwnedPermit {
         OwnedPermit { breaker, grant }
     }
 
-    /// The call succeeded.
-    pub fn record_success(self) {
-        self.record(Outcome::Success);
-    }
-
-    /// The call failed.
-    pub fn record_failure(self) {
-        self.record(Outcome::Failure);
-    }
-
-    /// Records `outcome`.
-    pub fn record(mut self, outcome: Outcome) {
-        let grant = self.grant.take();
-        self.breaker.finish(grant, outcome, None);
-    }
-
-    /// Records `outcome` for a call that took `elapsed`.
-    pub fn record_with_duration(mut self, outcome: Outcome, elapsed: Duration) {
-        let grant = self.grant.take();
-        self.breaker.finish(grant, outcome, Some(elapsed));
-    }
-
-    /// Whether this permit holds a half-open trial slot.
-    pub fn is_trial(&self) -> bool {
-        self.grant.trial()
-    }
-
-    /// The epoch this permit was granted in.
-    pub fn epoch(&self) -> u32 {
-        self.grant.epoch()
-    }
-
     /// The breaker this permit belongs to.
     pub fn breaker(&self) -> &CircuitBreaker {
         &self.breaker
     }
 }
 
-impl Drop for OwnedPermit {
-    fn drop(&mut self) {
-        if !self.grant.done() {
-            self.breaker.finish(self.grant, Outcome::Ignored, None);
+// ===== what both permits do =====
+
+/// Recording, the grant's accessors, `Drop` and `Debug`, written once for
+/// both permits: each has a `breaker` (borrowed or owned) and a `grant`.
+macro_rules! permit_common {
+    ($permit:ty, $name:literal) => {
+        impl $permit {
+            /// The call succeeded.
+            #[inline(always)]
+            pub fn record_success(self) {
+                self.record(Outcome::Success);
+            }
+
+            /// The call failed.
+            #[inline]
+            pub fn record_failure(self) {
+                self.record(Outcome::Failure);
+            }
+
+            /// Records `outcome`. If the failure-rate policy has a slow-call
+            /// threshold, the call is timed exactly, with the breaker's
+            /// clock, from the permit's creation.
+            #[inline(always)]
+            pub fn record(mut self, outcome: Outcome) {
+                let grant = self.grant.take();
+                self.breaker.finish(grant, outcome, None);
+            }
+
+            /// Records `outcome` for a call that took `elapsed` (used instead
+            /// of the permit's own timing by a slow-call threshold).
+            pub fn record_with_duration(mut self, outcome: Outcome, elapsed: Duration) {
+                let grant = self.grant.take();
+                self.breaker.finish(grant, outcome, Some(elapsed));
+            }
+
+            /// Whether this permit holds a half-open trial slot.
+            pub fn is_trial(&self) -> bool {
+                self.grant.trial()
+            }
+
+            /// The epoch this permit was granted in.
+            pub fn epoch(&self) -> u32 {
+                self.grant.epoch()
+            }
         }
-    }
+
+        impl Drop for $permit {
+            #[inline]
+            fn drop(&mut self) {
+                if !self.grant.done() {
+                    self.breaker.finish(self.grant, Outcome::Ignored, None);
+                }
+            }
+        }
+
+        impl fmt::Debug for $permit {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct($name)
+                    .field("epoch", &self.grant.epoch())
+                    .field("trial", &self.grant.trial())
+                    .finish()
+            }
+        }
+    };
 }
 
-impl fmt::Debug for OwnedPermit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OwnedPermit")
-            .field("epoch", &self.grant.epoch())
-            .field("trial", &self.grant.trial())
-            .finish()
-    }
-}
+permit_common!(Permit<'_>, "Permit");
+permit_common!(OwnedPermit, "OwnedPermit");
