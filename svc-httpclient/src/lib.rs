@@ -89,6 +89,7 @@
 #![deny(missing_docs)]
 
 mod attempt;
+mod backoff;
 mod budget;
 mod call;
 mod client;
@@ -105,8 +106,9 @@ pub use reqwest::{Method, Response, StatusCode, header};
 pub use svc_breaker::Config as CircuitBreakerConfig;
 pub use svc_breaker::{CircuitBreaker, CircuitOpen, Outcome, State, Transition};
 
+pub use backoff::Backoff;
 pub use client::Client;
-pub use config::{Backoff, Config, RetryBudget};
+pub use config::{Config, RetryBudget};
 pub use error::{Error, error_chain};
 pub use observe::{AttemptEnd, AttemptObserver, AttemptStart};
 pub use request::{DEFAULT_BODY_LIMIT, RequestBuilder};
