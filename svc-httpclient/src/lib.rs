@@ -84,8 +84,8 @@
 //!
 //! # Supported Rust versions
 //!
-//! The minimum supported Rust version is 1.88 (the workspace
-//! `rust-version`).
+//! The minimum supported Rust version is **1.88**. Raising it is not a
+//! breaking change, but is noted in the changelog.
 #![deny(missing_docs)]
 
 mod attempt;
@@ -112,3 +112,8 @@ pub use config::{Config, RetryBudget};
 pub use error::{Error, error_chain};
 pub use observe::{AttemptEnd, AttemptObserver, AttemptStart};
 pub use request::{DEFAULT_BODY_LIMIT, RequestBuilder};
+
+// The README's example is compiled with the doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
