@@ -114,28 +114,42 @@ fn classify(
         Ok(resp) => return Attempt::Response(resp, None),
         Err(e) => e,
     };
-    let (kind, deadline) = if e.is_timeout() {
-        // The request's timer is `min(attempt_timeout, remaining)`: it is
-        // the call's deadline when the remaining time was the smaller.
-        (Kind::AttemptTimeout(limit), limit >= remaining)
-    } else if e.is_connect() {
-        (Kind::Connect, false)
+    let kind = if e.is_connect() {
+        Kind::Connect
     } else if e.is_builder() {
-        (Kind::Request, false)
+        Kind::Request
     } else {
-        (Kind::Transport, false)
+        Kind::Transport
     };
-    Attempt::Failed(Failure {
-        kind,
-        source: Some(e.without_url()),
-        deadline,
-        status: None,
-    })
+    Attempt::Failed(Failure::new(e, kind, limit, remaining, None))
 }
 
 // ===== impl Failure =====
 
 impl Failure {
+    /// The failure of reqwest's error `e`: a timeout if it is one, else
+    /// `kind`. The request's timer is `min(attempt_timeout, remaining)`: it
+    /// is the call's deadline when the remaining time was the smaller.
+    fn new(
+        e: reqwest::Error,
+        kind: Kind,
+        limit: Duration,
+        remaining: Duration,
+        status: Option<StatusCode>,
+    ) -> Failure {
+        let (kind, deadline) = if e.is_timeout() {
+            (Kind::AttemptTimeout(limit), limit >= remaining)
+        } else {
+            (kind, false)
+        };
+        Failure {
+            kind,
+            source: Some(e.without_url()),
+            deadline,
+            status,
+        }
+    }
+
     /// What the breaker makes of it: the server's fault unless the request
     /// itself was invalid.
     fn outcome(&self) -> Outcome {
@@ -251,17 +265,7 @@ async fn read_within_attempt(
             status: Some(status),
         }),
         Err(BodyRead::Failed(e)) => {
-            let (kind, deadline) = if e.is_timeout() {
-                (Kind::AttemptTimeout(limit), limit >= remaining)
-            } else {
-                (Kind::Body, false)
-            };
-            Attempt::Failed(Failure {
-                kind,
-                source: Some(e.without_url()),
-                deadline,
-                status: Some(status),
-            })
+            Attempt::Failed(Failure::new(e, Kind::Body, limit, remaining, Some(status)))
         }
     }
 }
