@@ -15,12 +15,15 @@
 //! - [`invariants`]: the soak's checks, as pure functions of what it saw.
 //! - [`stats`]: percentiles of latency samples.
 //! - [`mem`]: the process's resident set size, from `/proc/self/status`.
+//! - [`benchmarks`]: `BENCHMARKS.md`, from criterion's estimates and the
+//!   `compare` output (the `bench-report` binary `cargo xtask bench` runs).
 //! - [`report`]: the flat `key<TAB>value` file `cargo xtask bench` reads,
 //!   and table formatting.
 //!
 //! Everything here talks to loopback addresses only.
 #![deny(missing_docs)]
 
+pub mod benchmarks;
 pub mod fault;
 pub mod invariants;
 pub mod mem;
