@@ -31,7 +31,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
-use svc_client::{CircuitBreakerConfig, Client, ClientConfig, Registry, State as BreakerState};
+use svc_client::{CircuitBreakerConfig, Client, ClientConfig, Registry};
 use tracing::Instrument;
 
 /// The response header carrying the request's trace id.
@@ -225,7 +225,7 @@ fn report(client: &Client) -> ClientReport {
     match client.metrics() {
         Some(m) => ClientReport {
             base_url,
-            state: state_name(m.state()).to_owned(),
+            state: m.state().as_str().to_owned(),
             epoch: m.epoch(),
             calls: m.calls(),
             successes: m.successes(),
@@ -245,15 +245,6 @@ fn report(client: &Client) -> ClientReport {
             consecutive_failures: 0,
             retry_after_ms: None,
         },
-    }
-}
-
-/// `closed`, `open` or `half-open`.
-pub fn state_name(state: BreakerState) -> &'static str {
-    match state {
-        BreakerState::Closed => "closed",
-        BreakerState::Open => "open",
-        BreakerState::HalfOpen => "half-open",
     }
 }
 
