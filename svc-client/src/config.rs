@@ -2,14 +2,12 @@
 //! `svc-httpclient` offers.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
-use svc_httpclient::{AttemptObserver, Backoff, RetryBudget};
+use svc_httpclient::AttemptObserver;
 
 use crate::decode::DEFAULT_DECODE_LIMIT;
-use crate::header::HeaderMap;
-use crate::{CircuitBreakerConfig, StatusCode, reqwest};
+use crate::{CircuitBreakerConfig, reqwest};
 
 /// Settings of a [`Client`](crate::Client). `Default` gives the defaults of
 /// DESIGN.md §4; the setters are chainable and take `self` by value.
@@ -20,9 +18,9 @@ use crate::{CircuitBreakerConfig, StatusCode, reqwest};
 /// | [`attempt_timeout`](ClientConfig::attempt_timeout) | 10 s, never past the remaining `timeout` |
 /// | [`max_retries`](ClientConfig::max_retries) | 3 |
 /// | [`circuit_breaker`](ClientConfig::circuit_breaker) | open after 5 consecutive failures, 30 s open, 1 trial call |
-/// | [`backoff`](ClientConfig::backoff) | 100 ms × 2ⁿ, cap 5 s, full jitter |
-/// | [`max_retry_after`](ClientConfig::max_retry_after) | 30 s |
-/// | [`retry_budget`](ClientConfig::retry_budget) | 20% of calls over 10 s, plus 10 retries/s |
+/// | backoff ([`http`](ClientConfig::http)) | 100 ms × 2ⁿ, cap 5 s, full jitter |
+/// | `max_retry_after` ([`http`](ClientConfig::http)) | 30 s |
+/// | retry budget ([`http`](ClientConfig::http)) | 20% of calls over 10 s, plus 10 retries/s |
 /// | [`decode_limit`](ClientConfig::decode_limit) | 16 MiB |
 /// | [`shared_pool`](ClientConfig::shared_pool) | on: one connection pool for every client of the process |
 ///
@@ -47,7 +45,6 @@ use crate::{CircuitBreakerConfig, StatusCode, reqwest};
 #[derive(Clone)]
 pub struct ClientConfig {
     pub(crate) http: svc_httpclient::Config,
-    pub(crate) observer: Option<Arc<dyn AttemptObserver>>,
     pub(crate) decode_limit: u64,
     pub(crate) pool: Pool,
     #[cfg(feature = "metrics")]
@@ -69,7 +66,6 @@ impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
             http: svc_httpclient::Config::default(),
-            observer: None,
             decode_limit: DEFAULT_DECODE_LIMIT,
             pool: Pool::Shared,
             #[cfg(feature = "metrics")]
@@ -107,58 +103,34 @@ impl ClientConfig {
         self
     }
 
-    /// Delay between attempts (default 100 ms × 2ⁿ, cap 5 s, full jitter).
-    pub fn backoff(mut self, backoff: Backoff) -> Self {
-        self.http = self.http.backoff(backoff);
+    /// Every other `svc-httpclient` setting (backoff, `Retry-After` cap,
+    /// retry budget, retried statuses, default headers, `User-Agent`,
+    /// generated idempotency keys, observers, origin bounds), set on the
+    /// wrapped [`svc_httpclient::Config`] by `f`. The facade keeps the
+    /// setters of the seed's `ClientConfig` only; the rest has one home.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use svc_client::{Backoff, ClientConfig};
+    ///
+    /// let config = ClientConfig::default()
+    ///     .timeout(Duration::from_secs(5))
+    ///     .http(|c| c.backoff(Backoff::default().base(Duration::from_millis(50))).retry_budget(None));
+    /// # let _ = config;
+    /// ```
+    pub fn http(
+        mut self,
+        f: impl FnOnce(svc_httpclient::Config) -> svc_httpclient::Config,
+    ) -> Self {
+        self.http = f(self.http);
         self
     }
 
-    /// The longest `Retry-After` honoured (default 30 s): a server asking
-    /// for longer is retried after this cap instead. Either way a wait that
-    /// would pass the call's [`timeout`](ClientConfig::timeout) is not
-    /// started: the call ends at once with the last response.
-    pub fn max_retry_after(mut self, max: Duration) -> Self {
-        self.http = self.http.max_retry_after(max);
-        self
-    }
-
-    /// Limits retries to a fraction of recent calls, so an outage cannot
-    /// multiply traffic (default 20% over 10 s plus 10/s); `None` removes the
-    /// limit.
-    pub fn retry_budget(mut self, budget: Option<RetryBudget>) -> Self {
-        self.http = self.http.retry_budget(budget);
-        self
-    }
-
-    /// Statuses worth retrying (default 408, 429, 500, 502, 503, 504).
-    pub fn retry_statuses(mut self, statuses: impl IntoIterator<Item = StatusCode>) -> Self {
-        self.http = self.http.retry_statuses(statuses);
-        self
-    }
-
-    /// Headers sent with every request unless the request sets them.
-    pub fn default_headers(mut self, headers: HeaderMap) -> Self {
-        self.http = self.http.default_headers(headers);
-        self
-    }
-
-    /// The `User-Agent` of every request.
-    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
-        self.http = self.http.user_agent(user_agent);
-        self
-    }
-
-    /// Adds a random `Idempotency-Key` to POST and PATCH requests without
-    /// one, which makes them retryable (default off).
-    pub fn generate_idempotency_keys(mut self, on: bool) -> Self {
-        self.http = self.http.generate_idempotency_keys(on);
-        self
-    }
-
-    /// Hooks run around every attempt, after the client's own (trace
-    /// context injection, metrics).
+    /// Adds hooks run around every attempt; they see the request after the
+    /// client's own (trace context injection) and compose with other
+    /// observers (see [`svc_httpclient::Config::observer`]).
     pub fn observer(mut self, observer: impl AttemptObserver) -> Self {
-        self.observer = Some(Arc::new(observer));
+        self.http = self.http.observer(observer);
         self
     }
 
@@ -199,19 +171,13 @@ impl ClientConfig {
     pub fn http_config(&self) -> &svc_httpclient::Config {
         &self.http
     }
-
-    /// The body size limit of [`RequestBuilder::decode`](crate::RequestBuilder::decode).
-    pub fn get_decode_limit(&self) -> u64 {
-        self.decode_limit
-    }
 }
 
 impl From<svc_httpclient::Config> for ClientConfig {
-    /// Keeps every `svc-httpclient` setting, its observer included (it runs
-    /// after the facade's).
+    /// Keeps every `svc-httpclient` setting, its observers included (they
+    /// see the request after the facade's own).
     fn from(http: svc_httpclient::Config) -> Self {
         ClientConfig {
-            observer: http.get_observer().cloned(),
             http,
             ..ClientConfig::default()
         }
@@ -227,7 +193,6 @@ impl fmt::Debug for ClientConfig {
         };
         f.debug_struct("ClientConfig")
             .field("http", &self.http)
-            .field("observer", &self.observer.is_some())
             .field("decode_limit", &self.decode_limit)
             .field("pool", &pool)
             .finish_non_exhaustive()

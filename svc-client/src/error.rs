@@ -277,6 +277,55 @@ impl Error {
         matches!(self.inner.kind, Kind::Config { .. })
     }
 
+    /// A fail-fast rejection: the circuit was open and nothing was sent. A
+    /// circuit that opened during the call's retries is a failure of a call
+    /// that reached the service, not a rejection.
+    pub(crate) fn is_rejection(&self) -> bool {
+        self.is_circuit_open() && self.attempts() == 0
+    }
+
+    /// The OpenTelemetry `error.type` of the call (low cardinality): the
+    /// value the `svc.call` span and the metrics carry. `circuit_open` only
+    /// for a call that sent nothing; for a circuit that opened during the
+    /// retries, the last failure's type.
+    ///
+    /// ```
+    /// # use svc_client::{Client, ClientConfig, Registry};
+    /// let registry = Registry::from_vars([("GW_URL", "http://gw/api")]);
+    /// let client = Client::from_registry(&registry, "gw", ClientConfig::default())?;
+    /// assert_eq!(client.url("//evil").unwrap_err().error_type(), "invalid_path");
+    /// # Ok::<(), svc_client::Error>(())
+    /// ```
+    pub fn error_type(&self) -> std::borrow::Cow<'static, str> {
+        let kind = if self.is_invalid_path() {
+            "invalid_path"
+        } else if self.is_redirect() {
+            "redirected"
+        } else if self.is_rejection() {
+            "circuit_open"
+        } else if self.is_timeout() {
+            "timeout"
+        } else if self.is_connect() {
+            "connect"
+        } else if let Some(status) = self.status().filter(|_| self.is_circuit_open()) {
+            // The breaker opened after this response: the last failure's type.
+            return status.as_str().to_owned().into();
+        } else if self.is_budget_exhausted() {
+            "retry_budget"
+        } else if self.is_decode() {
+            "decode"
+        } else if self.is_request() {
+            "request"
+        } else if self.is_config() {
+            "config"
+        } else if self.is_discovery() {
+            "discovery"
+        } else {
+            "_OTHER"
+        };
+        kind.into()
+    }
+
     /// The HTTP status the error relates to, if any (a decode error of a
     /// non-2xx response, for instance).
     pub fn status(&self) -> Option<StatusCode> {

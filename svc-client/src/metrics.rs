@@ -215,8 +215,8 @@ impl Instruments {
             1,
             &[
                 self.service.clone(),
-                KeyValue::new("svc.circuit.from", crate::state_str(from)),
-                KeyValue::new("svc.circuit.to", crate::state_str(to)),
+                KeyValue::new("svc.circuit.from", from.as_str()),
+                KeyValue::new("svc.circuit.to", to.as_str()),
             ],
         );
     }
@@ -251,7 +251,7 @@ impl Instruments {
                         i64::from(state == current),
                         &[
                             service.clone(),
-                            KeyValue::new("svc.circuit.state", crate::state_str(state)),
+                            KeyValue::new("svc.circuit.state", state.as_str()),
                         ],
                     );
                 }

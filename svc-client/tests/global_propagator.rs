@@ -1,6 +1,7 @@
 //! A global propagator the application configured is used in addition to
 //! the built-in W3C injection (own test binary: it sets global state).
 
+#[path = "all/support.rs"]
 mod support;
 
 use opentelemetry::propagation::text_map_propagator::FieldIter;
@@ -52,7 +53,8 @@ async fn the_global_propagator_adds_its_fields_to_w3c() {
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let (addr, seen) = recording_server(200, "ok").await;
+    let server = recording_server(200, "ok").await;
+    let (addr, seen) = (server.addr(), &server);
     let client = client_for("auth-svc", addr, "", fast_config());
     client
         .get("/x")

@@ -2,6 +2,7 @@
 //! services do), no empty `tracestate` header is sent (own test binary: it
 //! sets global state).
 
+#[path = "all/support.rs"]
 mod support;
 
 use std::future::IntoFuture;
@@ -22,7 +23,8 @@ async fn an_empty_tracestate_is_never_sent() {
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let (addr, seen) = recording_server(200, "ok").await;
+    let server = recording_server(200, "ok").await;
+    let (addr, seen) = (server.addr(), &server);
     let client = client_for("auth-svc", addr, "", fast_config());
     client
         .get("/x")

@@ -1,17 +1,16 @@
 //! The breaker and retries through the facade.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{Seen, client_for, fast_config, recording_server, serve, serve_router};
 use axum::Router;
-use axum::http::{HeaderMap, StatusCode, Uri};
-use support::{Seen, client_for, fast_config, recording_server, serve};
+use axum::http::StatusCode;
 use svc_client::{CircuitBreakerConfig, State};
 
 #[tokio::test]
 async fn five_failures_open_the_circuit_and_calls_then_fail_fast() {
-    let (addr, seen) = recording_server(500, "boom").await;
+    let server = recording_server(500, "boom").await;
+    let (addr, seen) = (server.addr(), &server);
     let client = client_for("auth-svc", addr, "", fast_config().max_retries(0));
     assert_eq!(client.circuit_state(), Some(State::Closed));
 
@@ -37,7 +36,8 @@ async fn five_failures_open_the_circuit_and_calls_then_fail_fast() {
 
 #[tokio::test]
 async fn retries_count_against_the_breaker_and_stop_when_it_opens() {
-    let (addr, seen) = recording_server(503, "down").await;
+    let server = recording_server(503, "down").await;
+    let (addr, seen) = (server.addr(), &server);
     // 3 retries: the first call makes 4 attempts, the second opens the
     // circuit on its first attempt and stops.
     let client = client_for("auth-svc", addr, "", fast_config());
@@ -56,19 +56,16 @@ async fn retries_count_against_the_breaker_and_stop_when_it_opens() {
 
 #[tokio::test]
 async fn a_retry_recovers_from_transient_failures() {
-    let seen = Seen::default();
-    let s = seen.clone();
-    let app = Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
-        let s = s.clone();
-        async move {
-            match s.record(uri, headers) {
-                1 => StatusCode::SERVICE_UNAVAILABLE,
-                2 => StatusCode::BAD_GATEWAY,
-                _ => StatusCode::OK,
-            }
+    let server = serve(|seen: Seen| async move {
+        match seen.n + 1 {
+            1 => StatusCode::SERVICE_UNAVAILABLE,
+            2 => StatusCode::BAD_GATEWAY,
+            _ => StatusCode::OK,
         }
-    });
-    let client = client_for("auth-svc", serve(app).await, "", fast_config());
+    })
+    .await;
+    let seen = &server;
+    let client = client_for("auth-svc", server.addr(), "", fast_config());
     let resp = client.get("/users/123").await.unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(seen.hits(), 3);
@@ -77,7 +74,8 @@ async fn a_retry_recovers_from_transient_failures() {
 
 #[tokio::test]
 async fn client_errors_do_not_trip_the_circuit() {
-    let (addr, seen) = recording_server(404, "no such user").await;
+    let server = recording_server(404, "no such user").await;
+    let (addr, seen) = (server.addr(), &server);
     let client = client_for("auth-svc", addr, "", fast_config());
     for _ in 0..10 {
         assert_eq!(client.get("/users/0").await.unwrap().status(), 404);
@@ -88,7 +86,8 @@ async fn client_errors_do_not_trip_the_circuit() {
 
 #[tokio::test]
 async fn a_clone_shares_its_breaker() {
-    let (addr, seen) = recording_server(500, "boom").await;
+    let server = recording_server(500, "boom").await;
+    let (addr, seen) = (server.addr(), &server);
     let config = fast_config()
         .max_retries(0)
         .circuit_breaker(Some(CircuitBreakerConfig::default().failure_threshold(3)));
@@ -105,7 +104,8 @@ async fn a_clone_shares_its_breaker() {
 
 #[tokio::test]
 async fn clients_of_the_same_service_do_not_share_a_breaker() {
-    let (addr, _seen) = recording_server(500, "boom").await;
+    let server = recording_server(500, "boom").await;
+    let (addr, _seen) = (server.addr(), &server);
     let config = || {
         fast_config()
             .max_retries(0)
@@ -120,7 +120,8 @@ async fn clients_of_the_same_service_do_not_share_a_breaker() {
 
 #[tokio::test]
 async fn the_breaker_can_be_disabled() {
-    let (addr, seen) = recording_server(500, "boom").await;
+    let server = recording_server(500, "boom").await;
+    let (addr, seen) = (server.addr(), &server);
     let client = client_for(
         "auth-svc",
         addr,
@@ -153,9 +154,10 @@ async fn a_slow_service_times_out() {
         tokio::time::sleep(Duration::from_millis(500)).await;
         "late"
     });
+    let server = serve_router(app).await;
     let client = client_for(
         "auth-svc",
-        serve(app).await,
+        server.addr(),
         "",
         fast_config()
             .timeout(Duration::from_millis(150))
@@ -167,7 +169,8 @@ async fn a_slow_service_times_out() {
 
 #[tokio::test]
 async fn clients_work_with_their_own_pool_too() {
-    let (addr, seen) = recording_server(200, "ok").await;
+    let server = recording_server(200, "ok").await;
+    let (addr, seen) = (server.addr(), &server);
     let own = client_for("auth-svc", addr, "", fast_config().shared_pool(false));
     let custom = client_for(
         "auth-svc",
@@ -237,23 +240,20 @@ async fn a_client_with_its_own_pool_opens_its_own_connection() {
 
 #[tokio::test]
 async fn a_successful_trial_closes_the_circuit_again() {
-    let seen = Seen::default();
-    let s = seen.clone();
-    let app = Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
-        let s = s.clone();
-        async move {
-            match s.record(uri, headers) {
-                1 => StatusCode::INTERNAL_SERVER_ERROR,
-                _ => StatusCode::OK,
-            }
+    let server = serve(|seen: Seen| async move {
+        match seen.n + 1 {
+            1 => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::OK,
         }
-    });
+    })
+    .await;
+    let seen = &server;
     let config = fast_config().max_retries(0).circuit_breaker(Some(
         CircuitBreakerConfig::default()
             .failure_threshold(1)
             .reset_timeout(Duration::from_millis(50)),
     ));
-    let client = client_for("auth-svc", serve(app).await, "", config);
+    let client = client_for("auth-svc", server.addr(), "", config);
     assert_eq!(client.get("/x").await.unwrap().status(), 500);
     assert_eq!(client.circuit_state(), Some(State::Open));
     assert!(client.get("/x").await.unwrap_err().is_circuit_open());
@@ -271,16 +271,18 @@ async fn a_successful_trial_closes_the_circuit_again() {
 /// default; the facade still never hands back an answer from another host.
 #[tokio::test]
 async fn a_custom_http_client_cannot_take_a_call_to_another_host() {
-    let (other, other_seen) = support::recording_server(200, "stolen").await;
+    let server = crate::support::recording_server(200, "stolen").await;
+    let (other, other_seen) = (server.addr(), &server);
     let app = axum::Router::new().fallback(move || async move {
         (
             axum::http::StatusCode::FOUND,
             [("location", format!("http://{other}/stolen"))],
         )
     });
-    let addr = support::serve(app).await;
-    let config = support::fast_config().http_client(svc_client::reqwest::Client::new());
-    let client = support::client_for("auth-svc", addr, "", config);
+    let server = crate::support::serve_router(app).await;
+    let addr = server.addr();
+    let config = crate::support::fast_config().http_client(svc_client::reqwest::Client::new());
+    let client = crate::support::client_for("auth-svc", addr, "", config);
     match client.get("/users/1").await {
         Ok(resp) => {
             assert_eq!(resp.status(), 302, "the redirect itself, not followed");

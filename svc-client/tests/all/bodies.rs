@@ -3,13 +3,11 @@
 //! is cut short after a `200` head is a failure for the breaker and is
 //! retried like any transient failure.
 
-mod support;
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::support::{client_for, fast_config};
 use serde::Deserialize;
-use support::{client_for, fast_config};
 use svc_client::{CircuitBreakerConfig, State};
 use svc_test_support::{BodyFault, GOOD_BODY, body_faults};
 

@@ -2,13 +2,11 @@
 //! query values OpenTelemetry lists as sensitive are `REDACTED` in
 //! `url.full`.
 
-mod support;
-
 use std::error::Error as _;
 
+use crate::support::{Events, client_for, fast_config, recording_server};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider};
-use support::{Events, client_for, fast_config, recording_server};
 use tracing_subscriber::layer::SubscriberExt;
 
 const TOKEN: &str = "tok-4f1b9c";
@@ -87,7 +85,8 @@ async fn a_decode_error_names_the_url_without_its_query_values() {
     // interest (tokio-rs/tracing#2874) and hide its spans.
     let _guard =
         tracing::subscriber::set_default(tracing_subscriber::registry().with(Events::default()));
-    let (addr, _seen) = recording_server(404, "no such user").await;
+    let server = recording_server(404, "no such user").await;
+    let (addr, _seen) = (server.addr(), &server);
     let client = client_for("auth-svc", addr, "", fast_config());
     let err = client
         .get(&format!("/users/1?token={TOKEN}"))

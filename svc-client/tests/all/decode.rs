@@ -1,16 +1,14 @@
 //! `decode_response`: status, size limit, JSON, and errors that say what
 //! came back.
 
-mod support;
-
 use std::error::Error as _;
 
+use crate::support::{Server, client_for, fast_config, serve_router};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{StatusCode, header};
 use axum::routing::get;
 use serde::Deserialize;
-use support::{client_for, fast_config, serve};
 use svc_client::{ClientConfig, decode_response, decode_response_with_limit};
 
 #[derive(Debug, Deserialize, PartialEq)]
@@ -19,9 +17,11 @@ struct User {
     name: String,
 }
 
-async fn client_with(app: Router, config: ClientConfig) -> svc_client::Client {
-    let addr = serve(app).await;
-    client_for("auth-svc", addr, "", config)
+/// A client of a server running `app`; the server stops when dropped.
+async fn client_with(app: Router, config: ClientConfig) -> (Server, svc_client::Client) {
+    let server = serve_router(app).await;
+    let client = client_for("auth-svc", server.addr(), "", config);
+    (server, client)
 }
 
 fn json(status: StatusCode, body: &'static str) -> Router {
@@ -33,7 +33,7 @@ fn json(status: StatusCode, body: &'static str) -> Router {
 
 #[tokio::test]
 async fn decodes_a_2xx_json_body() {
-    let client = client_with(
+    let (_server, client) = client_with(
         json(
             StatusCode::OK,
             r#"{"id":"123","name":"Alice","extra":true}"#,
@@ -61,7 +61,7 @@ async fn a_non_2xx_status_is_an_error_with_status_and_body() {
         "/users/123",
         get(|| async { (StatusCode::NOT_FOUND, "user 123 not found") }),
     );
-    let client = client_with(app, fast_config()).await;
+    let (_server, client) = client_with(app, fast_config()).await;
     let resp = client.get("/users/123").await.unwrap();
     assert_eq!(resp.status(), 404, "a status is never an Err by itself");
     let err = decode_response::<User>(resp).await.unwrap_err();
@@ -79,7 +79,7 @@ async fn a_non_2xx_status_is_an_error_with_status_and_body() {
 
 #[tokio::test]
 async fn invalid_json_is_an_error_with_the_json_cause() {
-    let client = client_with(
+    let (_server, client) = client_with(
         json(StatusCode::OK, r#"{"id": "123", "name": "#),
         fast_config(),
     )
@@ -95,7 +95,8 @@ async fn invalid_json_is_an_error_with_the_json_cause() {
 
 #[tokio::test]
 async fn the_wrong_shape_is_an_error() {
-    let client = client_with(json(StatusCode::OK, r#"{"id": 123}"#), fast_config()).await;
+    let (_server, client) =
+        client_with(json(StatusCode::OK, r#"{"id": 123}"#), fast_config()).await;
     let err = client.get("/users/123").decode::<User>().await.unwrap_err();
     assert!(err.is_decode());
     assert!(
@@ -111,7 +112,7 @@ async fn an_html_page_is_an_error_showing_the_page() {
         "/users/123",
         get(move || async move { ([(header::CONTENT_TYPE, "text/html")], page) }),
     );
-    let client = client_with(app, fast_config()).await;
+    let (_server, client) = client_with(app, fast_config()).await;
     let err = client.get("/users/123").decode::<User>().await.unwrap_err();
     assert!(err.is_decode());
     assert_eq!(err.content_type(), Some("text/html"));
@@ -122,7 +123,7 @@ async fn an_html_page_is_an_error_showing_the_page() {
 #[tokio::test]
 async fn a_long_body_is_cut_to_a_snippet() {
     let body: &'static str = Box::leak("é".repeat(1000).into_boxed_str());
-    let client = client_with(json(StatusCode::BAD_REQUEST, body), fast_config()).await;
+    let (_server, client) = client_with(json(StatusCode::BAD_REQUEST, body), fast_config()).await;
     let err = client.get("/users/123").decode::<User>().await.unwrap_err();
     let snippet = err.body_snippet().unwrap();
     assert!(snippet.ends_with('…'));
@@ -132,7 +133,7 @@ async fn a_long_body_is_cut_to_a_snippet() {
 #[tokio::test]
 async fn an_oversized_body_with_content_length_fails_before_reading() {
     let big: &'static str = Box::leak("x".repeat(4096).into_boxed_str());
-    let client = client_with(json(StatusCode::OK, big), fast_config()).await;
+    let (_server, client) = client_with(json(StatusCode::OK, big), fast_config()).await;
     let resp = client.get("/users/123").await.unwrap();
     assert_eq!(resp.content_length(), Some(4096));
     let err = decode_response_with_limit::<serde_json::Value>(resp, 1024)
@@ -152,7 +153,7 @@ async fn an_oversized_streamed_body_fails_once_past_the_limit() {
             Body::from_stream(futures_util::stream::iter(chunks))
         }),
     );
-    let client = client_with(app, fast_config().decode_limit(2000)).await;
+    let (_server, client) = client_with(app, fast_config().decode_limit(2000)).await;
     let resp = client.get("/users/123").await.unwrap();
     assert_eq!(resp.content_length(), None, "the body is chunked");
     let err = decode_response_with_limit::<serde_json::Value>(resp, 2000)
@@ -184,7 +185,7 @@ async fn a_body_at_the_limit_decodes() {
             Body::from_stream(body)
         }),
     );
-    let client = client_with(app, fast_config().decode_limit(19)).await;
+    let (_server, client) = client_with(app, fast_config().decode_limit(19)).await;
     let value: Vec<u8> = client.get("/users/123").decode().await.unwrap();
     assert_eq!(value, [1]);
 }
@@ -192,7 +193,7 @@ async fn a_body_at_the_limit_decodes() {
 #[tokio::test]
 async fn an_empty_body_decodes_as_null() {
     let app = Router::new().route("/users/123", get(|| async { StatusCode::NO_CONTENT }));
-    let client = client_with(app, fast_config()).await;
+    let (_server, client) = client_with(app, fast_config()).await;
     client.get("/users/123").decode::<()>().await.unwrap();
     let user: Option<User> = client.get("/users/123").decode().await.unwrap();
     assert_eq!(user, None);

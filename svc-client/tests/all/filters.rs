@@ -3,13 +3,11 @@
 //! OpenTelemetry layer records (the attempt, else `svc.call`, else the
 //! caller's span).
 
-mod support;
-
 use std::future::IntoFuture;
 
+use crate::support::{client_for, fast_config, recording_server};
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider};
-use support::{client_for, fast_config, recording_server};
 use tracing::Instrument;
 use tracing::subscriber::DefaultGuard;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -53,7 +51,8 @@ fn per_layer_filter(provider: &SdkTracerProvider, filter: &str) -> DefaultGuard 
 /// Calls the service inside a span of the application (`my_service`) and
 /// checks that every attempt carried the caller's trace.
 async fn assert_trace_reaches_the_service() {
-    let (addr, seen) = recording_server(200, "ok").await;
+    let server = recording_server(200, "ok").await;
+    let (addr, seen) = (server.addr(), &server);
     let client = client_for("auth-svc", addr, "", fast_config());
     let caller = tracing::info_span!(target: "my_service", "handle_request");
     let caller_trace = caller.context().span().span_context().trace_id();

@@ -2,14 +2,12 @@
 //! in the crate docs, "Outcomes"), and the fringe of the trace headers.
 #![cfg(feature = "metrics")]
 
-mod support;
-
+use crate::support::{Events, client_for, fast_config, recording_server};
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider, SpanData};
-use support::{Events, client_for, fast_config, recording_server};
 use svc_client::{CircuitBreakerConfig, ClientConfig, Method};
 use tracing::subscriber::DefaultGuard;
 use tracing_subscriber::layer::SubscriberExt;
@@ -127,7 +125,8 @@ fn is_error(status: &opentelemetry::trace::Status) -> bool {
 #[tokio::test]
 async fn a_circuit_that_opens_mid_sequence_is_a_failure_not_a_rejection() {
     let observed = Observed::new();
-    let (addr, seen) = recording_server(503, "down").await;
+    let server = recording_server(503, "down").await;
+    let (addr, seen) = (server.addr(), &server);
     let config = observed
         .config()
         .max_retries(3)
@@ -158,7 +157,8 @@ async fn a_circuit_that_opens_mid_sequence_is_a_failure_not_a_rejection() {
 #[tokio::test]
 async fn a_call_rejected_before_sending_is_degraded() {
     let observed = Observed::new();
-    let (addr, seen) = recording_server(200, "ok").await;
+    let server = recording_server(200, "ok").await;
+    let (addr, seen) = (server.addr(), &server);
     let client = client_for("auth-svc", addr, "", observed.config());
     client.breaker().unwrap().force_open();
     let err = client.get("/users/1").await.unwrap_err();
@@ -179,7 +179,8 @@ async fn a_call_rejected_before_sending_is_degraded() {
 #[tokio::test]
 async fn a_final_429_is_an_error_in_the_log_the_metric_and_the_span() {
     let observed = Observed::new();
-    let (addr, _seen) = recording_server(429, "slow down").await;
+    let server = recording_server(429, "slow down").await;
+    let (addr, _seen) = (server.addr(), &server);
     let client = client_for("auth-svc", addr, "", observed.config().max_retries(0));
     let resp = client.get("/users/1").await.unwrap();
     assert_eq!(resp.status(), 429);
@@ -196,7 +197,8 @@ async fn a_final_429_is_an_error_in_the_log_the_metric_and_the_span() {
 #[tokio::test]
 async fn a_final_404_is_ok_for_every_signal() {
     let observed = Observed::new();
-    let (addr, _seen) = recording_server(404, "no such user").await;
+    let server = recording_server(404, "no such user").await;
+    let (addr, _seen) = (server.addr(), &server);
     let client = client_for("auth-svc", addr, "", observed.config());
     assert_eq!(client.get("/users/1").await.unwrap().status(), 404);
     assert!(observed.warnings().is_empty());
@@ -211,7 +213,8 @@ async fn a_final_404_is_ok_for_every_signal() {
 #[tokio::test]
 async fn non_standard_methods_are_other_in_metrics() {
     let observed = Observed::new();
-    let (addr, _seen) = recording_server(200, "ok").await;
+    let server = recording_server(200, "ok").await;
+    let (addr, _seen) = (server.addr(), &server);
     let client = client_for("auth-svc", addr, "", observed.config());
     let purge = Method::from_bytes(b"PURGE").unwrap();
     client.request(purge, "/cache").await.unwrap();

@@ -2,16 +2,14 @@
 //! tracing-opentelemetry subscriber, a real local server recording
 //! `traceparent`, and servers continuing the trace.
 
-mod support;
-
 use std::future::IntoFuture;
 use std::sync::{Arc, Mutex};
 
+use crate::support::{Seen, Server, client_for, fast_config, serve, serve_router};
 use axum::Router;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode};
 use opentelemetry::trace::{SpanId, TraceContextExt, TraceId, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider, SpanData};
-use support::{Seen, client_for, fast_config, serve};
 use tracing::Instrument;
 use tracing::subscriber::DefaultGuard;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -50,25 +48,21 @@ fn find(spans: &[SpanData], id: SpanId) -> &SpanData {
 }
 
 /// Answers 503 to the first request and 200 afterwards.
-async fn flaky_server() -> (std::net::SocketAddr, Seen) {
-    let seen = Seen::default();
-    let s = seen.clone();
-    let app = Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
-        let s = s.clone();
-        async move {
-            match s.record(uri, headers) {
-                1 => StatusCode::SERVICE_UNAVAILABLE,
-                _ => StatusCode::OK,
-            }
+async fn flaky_server() -> Server {
+    serve(|seen: Seen| async move {
+        match seen.n + 1 {
+            1 => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::OK,
         }
-    });
-    (serve(app).await, seen)
+    })
+    .await
 }
 
 #[tokio::test]
 async fn every_attempt_carries_the_callers_trace_with_its_own_span() {
     let (exporter, provider, _guard) = otel();
-    let (addr, seen) = flaky_server().await;
+    let server = flaky_server().await;
+    let (addr, seen) = (server.addr(), &server);
     let client = client_for("auth-svc", addr, "", fast_config());
 
     let caller = tracing::info_span!("caller");
@@ -135,7 +129,8 @@ async fn every_attempt_carries_the_callers_trace_with_its_own_span() {
 #[tokio::test]
 async fn a_call_without_a_parent_starts_a_trace() {
     let (_exporter, _provider, _guard) = otel();
-    let (addr, seen) = flaky_server().await;
+    let server = flaky_server().await;
+    let (addr, seen) = (server.addr(), &server);
     let client = client_for("auth-svc", addr, "", fast_config());
     client.get("/a").await.unwrap();
     client.get("/b").await.unwrap();
@@ -155,7 +150,8 @@ async fn a_call_without_a_parent_starts_a_trace() {
 #[tokio::test]
 async fn tracestate_of_the_incoming_trace_is_forwarded() {
     let (_exporter, _provider, _guard) = otel();
-    let (addr, seen) = flaky_server().await;
+    let server = flaky_server().await;
+    let (addr, seen) = (server.addr(), &server);
     let client = client_for("auth-svc", addr, "", fast_config());
 
     let mut incoming = HeaderMap::new();
@@ -189,7 +185,8 @@ async fn tracestate_of_the_incoming_trace_is_forwarded() {
 
 #[tokio::test]
 async fn without_opentelemetry_no_header_and_no_panic() {
-    let (addr, seen) = flaky_server().await;
+    let server = flaky_server().await;
+    let (addr, seen) = (server.addr(), &server);
     let client = client_for("auth-svc", addr, "", fast_config());
     let resp = client
         .get("/x")
@@ -218,7 +215,8 @@ impl ServerSide {
 /// exported span (the server's included: it runs on this thread).
 async fn call_and_collect(app: Router) -> (TraceId, Vec<SpanData>) {
     let (exporter, provider, _guard) = otel();
-    let addr = serve(app).await;
+    let server = serve_router(app).await;
+    let addr = server.addr();
     let client = client_for("auth-svc", addr, "", fast_config());
     let caller = tracing::info_span!("caller");
     let trace_id = caller.context().span().span_context().trace_id();
@@ -341,7 +339,8 @@ impl svc_client::AttemptObserver for SeesTraceparent {
 #[tokio::test]
 async fn a_callers_observer_runs_after_the_injection() {
     let (_exporter, _provider, _guard) = otel();
-    let (addr, _seen) = flaky_server().await;
+    let server = flaky_server().await;
+    let (addr, _seen) = (server.addr(), &server);
     let log = Arc::new(Mutex::new(Vec::new()));
     let config = fast_config().observer(SeesTraceparent(log.clone()));
     let client = client_for("auth-svc", addr, "", config);

@@ -1,15 +1,13 @@
 //! OpenTelemetry metrics recorded by the facade.
 #![cfg(feature = "metrics")]
 
-mod support;
+use crate::support::{Seen, client_for, fast_config, serve};
 
-use axum::Router;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
-use support::{Seen, client_for, fast_config, serve};
 use svc_client::CircuitBreakerConfig;
 
 fn provider() -> (InMemoryMetricExporter, SdkMeterProvider) {
@@ -69,19 +67,16 @@ fn value(points: &[(Vec<KeyValue>, f64)], want: &[(&str, &str)]) -> f64 {
 #[tokio::test]
 async fn attempts_calls_and_breaker_are_measured() {
     let (exporter, provider) = provider();
-    let seen = Seen::default();
-    let s = seen.clone();
-    let app = Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
-        let s = s.clone();
-        async move {
-            match s.record(uri, headers) {
-                1 => StatusCode::SERVICE_UNAVAILABLE,
-                2 => StatusCode::OK,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            }
+    let server = serve(|seen: Seen| async move {
+        match seen.n + 1 {
+            1 => StatusCode::SERVICE_UNAVAILABLE,
+            2 => StatusCode::OK,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
-    });
-    let addr = serve(app).await;
+    })
+    .await;
+    let _seen = &server;
+    let addr = server.addr();
     let config = fast_config()
         .meter(provider.meter("test"))
         .circuit_breaker(Some(CircuitBreakerConfig::default().failure_threshold(2)));

@@ -1,16 +1,15 @@
 //! Paths are joined under the service's base URL; a path that could leave
 //! the service is rejected before any I/O.
 
-mod support;
-
+use crate::support::{client_for, fast_config, recording_server};
 use proptest::prelude::*;
-use support::{client_for, fast_config, recording_server};
 use svc_client::{Client, ClientConfig, Registry};
 
 /// A client for a service at `http://127.0.0.1:{port}/api` whose server
 /// must never be reached.
 async fn assert_rejected(path: &str) {
-    let (addr, seen) = recording_server(200, "reached").await;
+    let server = recording_server(200, "reached").await;
+    let (addr, seen) = (server.addr(), &server);
     let client = client_for("auth-svc", addr, "/api", fast_config());
     for result in [
         client.get(path).await,
@@ -196,7 +195,8 @@ const JOINED: &[(&str, &str, &str)] = &[
 #[tokio::test]
 async fn paths_are_joined_under_the_prefix() {
     for (prefix, path, want) in JOINED {
-        let (addr, seen) = recording_server(200, "ok").await;
+        let server = recording_server(200, "ok").await;
+        let (addr, seen) = (server.addr(), &server);
         let client = client_for("gw", addr, prefix, fast_config());
         let resp = client.get(path).await.unwrap();
         assert_eq!(resp.status(), 200);
@@ -206,7 +206,8 @@ async fn paths_are_joined_under_the_prefix() {
 
 #[tokio::test]
 async fn query_parameters_are_appended() {
-    let (addr, seen) = recording_server(200, "ok").await;
+    let server = recording_server(200, "ok").await;
+    let (addr, seen) = (server.addr(), &server);
     let client = client_for("gw", addr, "/api", fast_config());
     client
         .get("/users?active=1")

@@ -17,7 +17,7 @@ fn plain_http_siblings_work_without_a_ca_bundle() {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
         .args([
-            "child",
+            "no_ca_bundle::child",
             "--exact",
             "--ignored",
             "--nocapture",

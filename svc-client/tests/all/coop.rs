@@ -2,13 +2,11 @@
 //! so callers that loop on fail-fast rejections (the seed's "retrying
 //! forever" anti-pattern) cannot starve the other tasks of their runtime.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use support::{client_for, fast_config, recording_server};
+use crate::support::{client_for, fast_config, recording_server};
 
 /// Calls per looping task before it gives up. A task that yields to the
 /// scheduler every 128 calls (tokio's budget) needs 16 turns to get there,
@@ -69,7 +67,8 @@ fn looping_on_an_open_circuit_does_not_starve_the_runtime() {
     let client = std::thread::spawn(|| {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(async {
-            let (addr, _seen) = recording_server(200, "ok").await;
+            let server = recording_server(200, "ok").await;
+            let (addr, _seen) = (server.addr(), &server);
             // The server's runtime ends with this thread; the breaker is
             // forced open, so no call reaches it.
             client_for("auth-svc", addr, "", fast_config())

@@ -1,8 +1,6 @@
 //! Discovery wiring: a `Registry` (never `set_var`) names the service's URL.
 
-mod support;
-
-use support::{fast_config, recording_server};
+use crate::support::{fast_config, recording_server};
 use svc_client::{Client, ClientConfig, Registry, Url};
 
 #[test]
@@ -52,7 +50,8 @@ fn credentials_in_the_url_never_show() {
 
 #[tokio::test]
 async fn a_configured_service_is_called_under_its_base_path() {
-    let (addr, seen) = recording_server(200, "ok").await;
+    let server = recording_server(200, "ok").await;
+    let (addr, seen) = (server.addr(), &server);
     let registry = Registry::from_vars([
         ("AUTH_SVC_URL", format!("http://{addr}/auth/v1")),
         ("CHAT_SVC_URL", "http://127.0.0.1:1".to_owned()),
@@ -66,7 +65,8 @@ async fn a_configured_service_is_called_under_its_base_path() {
 
 #[tokio::test]
 async fn the_kubernetes_fallback_is_used_when_the_url_is_unset() {
-    let (addr, seen) = recording_server(200, "ok").await;
+    let server = recording_server(200, "ok").await;
+    let (addr, seen) = (server.addr(), &server);
     let registry = Registry::from_vars([
         ("AUTH_SVC_SERVICE_HOST", addr.ip().to_string()),
         ("AUTH_SVC_SERVICE_PORT", addr.port().to_string()),
