@@ -494,22 +494,6 @@ impl StdError for Error {
     }
 }
 
-/// `err` and its sources, joined by `: `, for one log line.
-pub(crate) fn chain(err: &Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        // Some errors repeat their source's message; do not print it twice.
-        if !out.ends_with(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = cause.source();
-    }
-    out
-}
-
 // ===== impl DecodeError =====
 
 impl fmt::Display for DecodeError {

@@ -110,7 +110,7 @@ fn is_failure_status(status: StatusCode) -> bool {
 /// is the breaker doing its job and would flood the log during an outage
 /// (the transition to open is logged at `warn`), so it is `debug`.
 fn log_failure(shared: &Shared, method: &Method, path: &str, err: &Error) {
-    let cause = crate::error::chain(err);
+    let cause = svc_httpclient::error_chain(err);
     if err.is_rejection() {
         tracing::debug!(
             target: "svc_client",
