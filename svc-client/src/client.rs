@@ -157,24 +157,10 @@ impl Client {
         base_url: Url,
         config: ClientConfig,
     ) -> Result<Client, Error> {
-        if !matches!(base_url.scheme(), "http" | "https") || base_url.host().is_none() {
-            return Err(Error::config(
-                "base_url",
-                format!(
-                    "{} is not an http or https URL with a host",
-                    svc_discovery::Redacted::new(&base_url)
-                ),
-            ));
-        }
-        if base_url.query().is_some() || base_url.fragment().is_some() {
-            return Err(Error::config(
-                "base_url",
-                format!(
-                    "{} must not have a query or fragment",
-                    svc_discovery::Redacted::new(&base_url)
-                ),
-            ));
-        }
+        // Discovery's checks, so a URL given here passes the same ones as
+        // `{NAME}_URL`.
+        let base_url = svc_discovery::parse_service_url("base_url", base_url.as_str())
+            .map_err(Error::base_url)?;
         Client::build(service, base_url, config)
     }
 

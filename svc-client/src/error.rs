@@ -139,6 +139,16 @@ impl Error {
         })
     }
 
+    /// A `base_url` given to `with_base_url` failed discovery's checks; the
+    /// message names the setting and why.
+    pub(crate) fn base_url(err: svc_discovery::Error) -> Error {
+        Error::new(Kind::Config {
+            setting: None,
+            message: err.to_string(),
+            source: None,
+        })
+    }
+
     /// svc-httpclient rejected the configuration; its message names the
     /// setting and the cause, and its source chain is kept.
     pub(crate) fn http_config(err: svc_httpclient::Error) -> Error {

@@ -91,6 +91,7 @@ mod resolve;
 pub use error::Error;
 pub use redact::{Redacted, redact, redact_str, strip_userinfo, url_full};
 pub use registry::{Iter, Registry};
+pub use resolve::parse_service_url;
 pub use url::Url;
 
 // The README's example is compiled and run with the doc tests.

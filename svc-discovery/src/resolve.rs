@@ -96,6 +96,25 @@ pub(crate) fn resolve_prefix(
     })
 }
 
+/// Checks a service's base URL as discovery checks a `{NAME}_URL` value:
+/// an absolute `http` or `https` URL with a host, no query, no fragment.
+/// `setting` names where the value came from in the error (a variable, a
+/// configuration key), as `variable()`.
+///
+/// For URLs that do not come from the environment (a tool's flag, a test's
+/// server), so they pass the same checks.
+///
+/// ```
+/// let err = svc_discovery::parse_service_url("base_url", "http://gw/?x=1").unwrap_err();
+/// assert_eq!(err.variable(), Some("base_url"));
+/// assert!(err.to_string().contains("query"), "{err}");
+/// let url = svc_discovery::parse_service_url("base_url", "https://gw:8443/api").unwrap();
+/// assert_eq!(url.path(), "/api");
+/// ```
+pub fn parse_service_url(setting: &str, value: &str) -> Result<Url, Error> {
+    parse_url(setting, &Raw::Text(Cow::Borrowed(value)))
+}
+
 /// Checks a `{NAME}_URL` value.
 fn parse_url(variable: &str, raw: &Raw<'_>) -> Result<Url, Error> {
     let value = trimmed(Kind::Url, variable, raw)?;
