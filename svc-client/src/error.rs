@@ -330,6 +330,9 @@ impl Error {
             "config"
         } else if self.is_discovery() {
             "discovery"
+        } else if let Some(http) = self.http() {
+            // Transport, body failures...: the HTTP client's own type.
+            return http.error_type().to_owned().into();
         } else {
             "_OTHER"
         };

@@ -366,18 +366,6 @@ impl Config {
 // ===== crate access =====
 
 impl Config {
-    /// The per-origin circuit breaker settings, if the breaker is on.
-    #[doc(hidden)]
-    pub fn get_circuit_breaker(&self) -> Option<&CircuitBreakerConfig> {
-        self.circuit_breaker.as_ref()
-    }
-
-    /// The attempt observers, layered into one, if any.
-    #[doc(hidden)]
-    pub fn get_observer(&self) -> Option<&Arc<dyn AttemptObserver>> {
-        self.observer.as_ref()
-    }
-
     /// The breaker settings of every origin: `circuit_breaker` with the
     /// `on_transition` hooks composed onto it.
     pub(crate) fn origin_breaker(&self) -> Option<CircuitBreakerConfig> {
