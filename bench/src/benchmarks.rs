@@ -8,6 +8,7 @@
 //! renamed benchmark shows as "no such benchmark" instead of being matched
 //! to a similar name.
 
+use crate::date::utc_date;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
@@ -354,27 +355,6 @@ fn output_of(command: &mut Command) -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
-/// `YYYY-MM-DD HH:MM UTC` for seconds since the Unix epoch.
-fn utc_date(unix_secs: u64) -> String {
-    let days = (unix_secs / 86_400) as i64;
-    let rem = unix_secs % 86_400;
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60
-    )
-}
-
 // ===== BENCHMARKS.md =====
 
 /// How the run was made, for the report's header.
@@ -670,13 +650,6 @@ mod tests {
         );
         assert!((pairs[0].ratio() - 0.25).abs() < 1e-9);
         assert_eq!(pairs[0].candidate.name(), "svc-breaker");
-    }
-
-    #[test]
-    fn dates_are_utc() {
-        assert_eq!(utc_date(0), "1970-01-01 00:00 UTC");
-        assert_eq!(utc_date(784_111_777), "1994-11-06 08:49 UTC");
-        assert_eq!(utc_date(1_795_774_980), "2026-11-27 10:23 UTC");
     }
 
     #[test]

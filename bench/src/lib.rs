@@ -24,8 +24,17 @@
 #![deny(missing_docs)]
 
 pub mod benchmarks;
+mod date;
 pub mod fault;
 pub mod invariants;
 pub mod mem;
 pub mod report;
 pub mod stats;
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// Locks `m`, ignoring poisoning: a panicking task must not hide what was
+/// recorded (the soak reports panics separately).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
