@@ -1,90 +1,12 @@
 //! Spans, events, observer hooks, and secrets kept out of all of them.
 
-use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use svc_httpclient::{
     AttemptEnd, AttemptObserver, AttemptStart, Client, Config, Outcome, StatusCode, header, reqwest,
 };
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Instrument, Subscriber};
-use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
-use tracing_subscriber::registry::LookupSpan;
-
-use crate::support::{self, LogBuffer};
-
-#[derive(Debug, Clone)]
-struct SpanRecord {
-    id: u64,
-    name: &'static str,
-    parent: Option<&'static str>,
-    fields: BTreeMap<&'static str, String>,
-}
-
-/// A layer keeping every span with its fields.
-#[derive(Clone, Default)]
-struct Spans(Arc<Mutex<Vec<SpanRecord>>>);
-
-impl Spans {
-    fn named(&self, name: &str) -> Vec<SpanRecord> {
-        let spans = self.0.lock().unwrap();
-        spans.iter().filter(|s| s.name == name).cloned().collect()
-    }
-}
-
-struct Fields<'a>(&'a mut BTreeMap<&'static str, String>);
-
-impl Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0.insert(field.name(), format!("{value:?}"));
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name(), value.to_owned());
-    }
-}
-
-impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Spans {
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let mut fields = BTreeMap::new();
-        attrs.record(&mut Fields(&mut fields));
-        let parent = ctx
-            .span(id)
-            .and_then(|span| span.parent())
-            .map(|parent| parent.name());
-        self.0.lock().unwrap().push(SpanRecord {
-            id: id.into_u64(),
-            name: attrs.metadata().name(),
-            parent,
-            fields,
-        });
-    }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, _ctx: Context<'_, S>) {
-        let mut spans = self.0.lock().unwrap();
-        if let Some(span) = spans.iter_mut().rev().find(|s| s.id == id.into_u64()) {
-            values.record(&mut Fields(&mut span.fields));
-        }
-    }
-}
-
-/// Installs a subscriber capturing spans and every log line (all targets,
-/// TRACE) for the current thread.
-fn capture() -> (Spans, LogBuffer, tracing::subscriber::DefaultGuard) {
-    let spans = Spans::default();
-    let logs = LogBuffer::default();
-    let subscriber = tracing_subscriber::registry()
-        .with(spans.clone())
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(logs.clone())
-                .with_ansi(false),
-        )
-        .with(tracing_subscriber::filter::LevelFilter::TRACE);
-    let guard = tracing::subscriber::set_default(subscriber);
-    (spans, logs, guard)
-}
+use svc_test_support::{self as support, capture};
+use tracing::{Instrument, Level};
 
 fn client(config: Config) -> Client {
     Client::new(config.circuit_breaker(None).retry_budget(None)).unwrap()
@@ -92,7 +14,7 @@ fn client(config: Config) -> Client {
 
 #[tokio::test(start_paused = true)]
 async fn one_client_span_per_attempt_as_a_child_of_the_caller() {
-    let (spans, logs, _guard) = capture();
+    let (events, spans, _guard) = capture();
     let server = support::statuses(&[503, 200]).await;
     let url = server.url("/users/7?full=1");
     let resp = client(Config::default())
@@ -125,49 +47,46 @@ async fn one_client_span_per_attempt_as_a_child_of_the_caller() {
             assert_eq!(f["http.request.resend_count"], "1");
         }
     }
-    let logs = logs.contents();
-    let retry = logs
-        .lines()
-        .find(|l| l.contains("retrying request"))
-        .expect("a retry event");
-    assert!(retry.contains("DEBUG"), "{retry}");
+    let retries = events.with_message("retrying request");
+    assert_eq!(retries.len(), 1, "{retries:#?}");
+    let retry = &retries[0];
+    assert_eq!(retry.level, Level::DEBUG, "{retry:?}");
+    assert_eq!(retry.field("attempt"), Some("1"), "{retry:?}");
+    assert_eq!(retry.field("reason"), Some("503"), "{retry:?}");
+    assert!(retry.field("wait_ms").is_some(), "{retry:?}");
+    // Nowhere in any event's fields, the failure warning's message included.
+    let all = events.all_text();
     assert!(
-        retry.contains("attempt=1") && retry.contains("reason=\"503\""),
-        "{retry}"
+        !all.contains("http call failed"),
+        "the call succeeded: {all}"
     );
-    assert!(retry.contains("wait_ms="), "{retry}");
-    assert!(!logs.contains("http call failed"), "the call succeeded");
 }
 
 #[tokio::test(start_paused = true)]
 async fn one_warning_per_failed_call() {
-    let (_spans, logs, _guard) = capture();
+    let (events, _spans, _guard) = capture();
     let addr = support::closed_port();
     let err = client(Config::default())
         .post(format!("http://{addr}/orders"), &1)
         .await
         .unwrap_err();
     assert_eq!(err.attempts(), 4);
-    let logs = logs.contents();
-    let warnings: Vec<&str> = logs
-        .lines()
-        .filter(|l| l.contains("WARN") && l.contains("http call failed"))
-        .collect();
-    assert_eq!(warnings.len(), 1, "{logs}");
-    let warning = warnings[0];
-    assert!(warning.contains("method=\"POST\""), "{warning}");
-    assert!(
-        warning.contains(&format!("http://{addr}/orders")),
-        "{warning}"
-    );
-    assert!(warning.contains("attempts=4"), "{warning}");
-    assert!(warning.contains("could not connect"), "{warning}");
-    assert_eq!(logs.matches("retrying request").count(), 3);
+    let warnings = events.at(Level::WARN);
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    let warning = &warnings[0];
+    assert_eq!(warning.message(), "http call failed", "{warning:?}");
+    assert_eq!(warning.field("method"), Some("POST"), "{warning:?}");
+    let url = format!("http://{addr}/orders");
+    assert_eq!(warning.field("url"), Some(url.as_str()), "{warning:?}");
+    assert_eq!(warning.field("attempts"), Some("4"), "{warning:?}");
+    let cause = warning.field("cause").unwrap_or_default();
+    assert!(cause.contains("could not connect"), "{warning:?}");
+    assert_eq!(events.with_message("retrying request").len(), 3);
 }
 
 #[tokio::test(start_paused = true)]
 async fn credentials_never_appear_in_errors_or_logs() {
-    let (spans, logs, _guard) = capture();
+    let (events, spans, _guard) = capture();
     let server = support::always(503).await;
     let mut defaults = header::HeaderMap::new();
     defaults.insert(header::COOKIE, "session=c00kie-value".parse().unwrap());
@@ -221,11 +140,12 @@ async fn credentials_never_appear_in_errors_or_logs() {
     client.execute(execute).await.unwrap();
     let bad = client.get("http://alice:hunter2@[::1/").await.unwrap_err();
     texts.push(format!("{bad} {bad:?}"));
-    for span in spans.named("HTTP GET") {
-        texts.push(format!("{:?}", span.fields));
-    }
-    texts.push(logs.contents());
-    assert!(logs.contents().contains("http call failed"));
+    assert!(!spans.named("HTTP GET").is_empty());
+    assert!(!events.with_message("http call failed").is_empty());
+    // Every field of every captured span (not only the attempt spans) and
+    // every event.
+    texts.push(spans.all_text());
+    texts.push(events.all_text());
     for text in &texts {
         for secret in [
             "hunter2",
@@ -277,7 +197,9 @@ impl AttemptObserver for Recorder {
 
 #[tokio::test(start_paused = true)]
 async fn observer_hooks_run_inside_the_attempt_span() {
-    let (_spans, _logs, _guard) = capture();
+    // Spans are only entered (and `Span::current()` named) under a
+    // subscriber.
+    let (_events, _spans, _guard) = capture();
     let server = support::statuses(&[503, 404]).await;
     let recorder = Arc::new(Recorder::default());
     let client = client(Config::default().observer(recorder.clone()));
@@ -302,7 +224,7 @@ async fn observer_hooks_run_inside_the_attempt_span() {
 
 #[tokio::test(start_paused = true)]
 async fn query_values_never_appear_in_errors_or_logs_and_signatures_not_in_spans() {
-    let (spans, logs, _guard) = capture();
+    let (events, spans, _guard) = capture();
     let url = format!(
         "http://{}/verify?token=tok-8c1f&sig=sig-51d0",
         support::closed_port()
@@ -312,17 +234,16 @@ async fn query_values_never_appear_in_errors_or_logs_and_signatures_not_in_spans
         .await
         .unwrap_err();
     assert!(err.is_connect(), "{err}");
-    // The call's own events; a `fmt` layer also prints the attempt span's
-    // `url.full` beside events of other crates, which carries what the
-    // OpenTelemetry conventions keep (all but the signatures).
-    let events: Vec<String> = logs
-        .contents()
-        .lines()
-        .filter(|l| l.contains("http call failed") || l.contains("retrying request"))
-        .map(str::to_owned)
+    // The call's own events (every field); the attempt span's `url.full`
+    // carries what the OpenTelemetry conventions keep (all but the
+    // signatures), checked below.
+    let own: Vec<String> = events
+        .filter(|e| matches!(e.message(), "http call failed" | "retrying request"))
+        .iter()
+        .map(support::Event::all_text)
         .collect();
-    assert_eq!(events.len(), 2, "{events:#?}");
-    let texts = format!("{err} {err:?} {events:?}");
+    assert_eq!(own.len(), 2, "{own:#?}");
+    let texts = format!("{err} {err:?} {own:?}");
     assert!(
         !texts.contains("tok-8c1f") && !texts.contains("sig-51d0"),
         "{texts}"
