@@ -86,7 +86,7 @@ async fn a_body_over_the_limit_is_not_retried_and_not_a_breaker_failure() {
 
 #[tokio::test]
 async fn non_2xx_is_an_error_of_the_readers_and_bad_json_a_decode_error() {
-    let server = crate::support::always(404).await;
+    let server = svc_test_support::always(404).await;
     let client = Client::new(config()).unwrap();
     let err = client.get(server.url("/x")).bytes().await.unwrap_err();
     assert!(err.is_status(), "{err}");

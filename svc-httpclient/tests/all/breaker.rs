@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use svc_httpclient::{CircuitBreakerConfig, Client, Config, State, StatusCode, reqwest::Url};
 
-use crate::support;
+use svc_test_support as support;
 
 fn client(breaker: CircuitBreakerConfig, max_retries: u32) -> Client {
     Client::new(

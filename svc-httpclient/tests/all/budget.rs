@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use svc_httpclient::{Backoff, Client, Config, RetryBudget, StatusCode};
 
-use crate::support;
+use svc_test_support as support;
 
 fn client(budget: Option<RetryBudget>) -> Client {
     Client::new(

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use svc_httpclient::{CircuitBreakerConfig, Client, Config, Outcome, State, reqwest::Url};
 
-use crate::support;
+use svc_test_support as support;
 
 fn client() -> Client {
     Client::new(
@@ -93,7 +93,8 @@ async fn connection_refused_is_a_failure() {
 
 #[tokio::test(start_paused = true)]
 async fn connection_reset_is_a_failure() {
-    let (addr, hits, _task) = support::resetting().await;
+    let server = support::resetting().await;
+    let addr = server.addr();
     let client = client();
     let url = format!("http://{addr}/");
     let outcome = effect_of(&client, &url, async {
@@ -102,7 +103,7 @@ async fn connection_reset_is_a_failure() {
     })
     .await;
     assert_eq!(outcome, Outcome::Failure);
-    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(server.hits(), 1);
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,8 +1,5 @@
 //! Integration tests: real servers on 127.0.0.1, one per test.
 
-#[path = "../support/mod.rs"]
-mod support;
-
 mod bodies;
 mod breaker;
 mod budget;

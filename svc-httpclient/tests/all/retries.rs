@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use svc_httpclient::{Client, Config, StatusCode, reqwest};
 
-use crate::support;
+use svc_test_support as support;
 
 fn client(config: Config) -> Client {
     Client::new(config.circuit_breaker(None).retry_budget(None)).unwrap()
@@ -216,12 +216,13 @@ async fn connection_refused_is_retried_even_for_post() {
 
 #[tokio::test(start_paused = true)]
 async fn connection_reset_is_retried_for_get_only() {
-    let (addr, hits, _task) = support::resetting().await;
+    let server = support::resetting().await;
+    let addr = server.addr();
     let client = client(Config::default().max_retries(2));
     let err = client.get(format!("http://{addr}/")).await.unwrap_err();
     assert!(!err.is_connect() && !err.is_timeout(), "{err:?}");
     assert_eq!(err.attempts(), 3);
-    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 3);
+    assert_eq!(server.hits(), 3);
 
     let err = client
         .post(format!("http://{addr}/"), &serde_json::json!({}))
@@ -232,7 +233,7 @@ async fn connection_reset_is_retried_for_get_only() {
         1,
         "a POST that may have been received is not replayed"
     );
-    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 4);
+    assert_eq!(server.hits(), 4);
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,6 +1,6 @@
 use svc_httpclient::{Client, Config, StatusCode};
 
-use crate::support;
+use svc_test_support as support;
 
 #[tokio::test]
 async fn get_returns_the_response() {

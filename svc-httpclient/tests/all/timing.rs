@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode as AxumStatus, header};
 use svc_httpclient::{Client, Config, StatusCode};
 use tokio::time::Instant;
 
-use crate::support;
+use svc_test_support as support;
 
 fn client(config: Config) -> Client {
     Client::new(config.circuit_breaker(None).retry_budget(None)).unwrap()
