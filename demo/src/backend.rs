@@ -25,8 +25,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
-use tracing::Instrument;
+use std::time::Duration;
 
 /// How many trace ids [`Stats::recent_trace_ids`] keeps (the newest last).
 pub const RECENT_TRACE_IDS: usize = 512;
@@ -270,18 +269,7 @@ async fn trace_and_count(State(backend): State<Backend>, req: Request, next: Nex
     let span = telemetry::request_span();
     let trace_id = telemetry::trace_id(&span);
     backend.record_request(trace_id);
-    let started = Instant::now();
-    async move {
-        let response = next.run(req).await;
-        tracing::info!(
-            status = response.status().as_u16(),
-            latency_ms = started.elapsed().as_millis() as u64,
-            "answered"
-        );
-        response
-    }
-    .instrument(span)
-    .await
+    telemetry::answer_logged(span, req, next).await
 }
 
 async fn inject_faults(State(backend): State<Backend>, req: Request, next: Next) -> Response {

@@ -30,9 +30,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use svc_client::{CircuitBreakerConfig, Client, ClientConfig, Registry};
-use tracing::Instrument;
 
 /// The response header carrying the request's trace id.
 pub const TRACE_ID_HEADER: &str = "x-trace-id";
@@ -202,18 +201,7 @@ pub fn router(profiles: Profiles) -> Router {
 async fn trace_and_log(req: Request, next: Next) -> Response {
     let span = telemetry::request_span();
     let trace_id = telemetry::trace_id(&span);
-    let started = Instant::now();
-    let mut response = async move {
-        let response = next.run(req).await;
-        tracing::info!(
-            status = response.status().as_u16(),
-            latency_ms = started.elapsed().as_millis() as u64,
-            "answered"
-        );
-        response
-    }
-    .instrument(span)
-    .await;
+    let mut response = telemetry::answer_logged(span, req, next).await;
     if let Some(value) = trace_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
         response.headers_mut().insert(TRACE_ID_HEADER, value);
     }

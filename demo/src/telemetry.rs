@@ -90,3 +90,25 @@ pub fn exit_when_stdin_closes() {
         }
     });
 }
+
+/// Runs `next` inside `span` and logs the answer once (`answered`, with its
+/// status and latency): the request log line of every demo service.
+pub async fn answer_logged(
+    span: Span,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use tracing::Instrument;
+    let started = std::time::Instant::now();
+    async move {
+        let response = next.run(req).await;
+        tracing::info!(
+            status = response.status().as_u16(),
+            latency_ms = started.elapsed().as_millis() as u64,
+            "answered"
+        );
+        response
+    }
+    .instrument(span)
+    .await
+}
