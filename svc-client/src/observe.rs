@@ -110,27 +110,25 @@ fn is_failure_status(status: StatusCode) -> bool {
 /// is the breaker doing its job and would flood the log during an outage
 /// (the transition to open is logged at `warn`), so it is `debug`.
 fn log_failure(shared: &Shared, method: &Method, path: &str, err: &Error) {
-    let cause = svc_httpclient::error_chain(err);
+    // One event shape at two levels (`tracing` levels are static).
+    macro_rules! call_event {
+        ($level:expr, $message:literal) => {
+            tracing::event!(
+                target: "svc_client",
+                $level,
+                service = &*shared.service,
+                method = method.as_str(),
+                path,
+                attempts = err.attempts(),
+                cause = svc_httpclient::error_chain(err),
+                $message,
+            )
+        };
+    }
     if err.is_rejection() {
-        tracing::debug!(
-            target: "svc_client",
-            service = &*shared.service,
-            method = method.as_str(),
-            path,
-            attempts = err.attempts(),
-            cause,
-            "service call rejected: circuit open",
-        );
+        call_event!(tracing::Level::DEBUG, "service call rejected: circuit open");
     } else {
-        tracing::warn!(
-            target: "svc_client",
-            service = &*shared.service,
-            method = method.as_str(),
-            path,
-            attempts = err.attempts(),
-            cause,
-            "service call failed",
-        );
+        call_event!(tracing::Level::WARN, "service call failed");
     }
 }
 
