@@ -67,17 +67,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let criterion_dir = target.join("criterion");
     let mut failures = Vec::new();
 
-    let mut report = cargo();
-    report.args([
-        "run",
-        "--locked",
-        "--release",
-        "--package",
-        "svc-bench",
-        "--bin",
-        "bench-report",
-        "--",
-    ]);
+    let mut report = bench_bin("bench-report");
     report.arg("--root").arg(&root);
     report.arg("--criterion-dir").arg(&criterion_dir);
     report
@@ -210,17 +200,7 @@ fn run_compare(dir: &Path, quick: bool) -> Result<(), String> {
     for stale in [&json, &flat, &markdown] {
         let _ = std::fs::remove_file(stale);
     }
-    let mut command = cargo();
-    command.args([
-        "run",
-        "--locked",
-        "--release",
-        "--package",
-        "svc-bench",
-        "--bin",
-        "compare",
-        "--",
-    ]);
+    let mut command = bench_bin("compare");
     command.arg("--json").arg(&json);
     command.arg("--tsv").arg(&flat);
     command.arg("--markdown").arg(&markdown);
@@ -264,4 +244,21 @@ mod tests {
                 .contains("`--fast`")
         );
     }
+}
+
+/// `cargo run --release` of one of svc-bench's binaries, its arguments to
+/// follow.
+fn bench_bin(name: &str) -> std::process::Command {
+    let mut command = cargo();
+    command.args([
+        "run",
+        "--locked",
+        "--release",
+        "--package",
+        "svc-bench",
+        "--bin",
+        name,
+        "--",
+    ]);
+    command
 }
