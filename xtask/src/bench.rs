@@ -224,6 +224,23 @@ fn load_average() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
+/// `cargo run --release` of one of svc-bench's binaries, its arguments to
+/// follow.
+fn bench_bin(name: &str) -> std::process::Command {
+    let mut command = cargo();
+    command.args([
+        "run",
+        "--locked",
+        "--release",
+        "--package",
+        "svc-bench",
+        "--bin",
+        name,
+        "--",
+    ]);
+    command
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,21 +261,4 @@ mod tests {
                 .contains("`--fast`")
         );
     }
-}
-
-/// `cargo run --release` of one of svc-bench's binaries, its arguments to
-/// follow.
-fn bench_bin(name: &str) -> std::process::Command {
-    let mut command = cargo();
-    command.args([
-        "run",
-        "--locked",
-        "--release",
-        "--package",
-        "svc-bench",
-        "--bin",
-        name,
-        "--",
-    ]);
-    command
 }
