@@ -15,6 +15,8 @@
 //! - [`invariants`]: the soak's checks, as pure functions of what it saw.
 //! - [`stats`]: percentiles of latency samples.
 //! - [`mem`]: the process's resident set size, from `/proc/self/status`.
+//! - [`compare`]: the `compare` binary's suites (four clients side by
+//!   side: latency, throughput, outage, memory).
 //! - [`benchmarks`]: `BENCHMARKS.md`, from criterion's estimates and the
 //!   `compare` output (the `bench-report` binary `cargo xtask bench` runs).
 //! - [`report`]: the flat `key<TAB>value` file `cargo xtask bench` reads,
@@ -24,6 +26,7 @@
 #![deny(missing_docs)]
 
 pub mod benchmarks;
+pub mod compare;
 mod date;
 pub mod fault;
 pub mod invariants;
@@ -37,4 +40,12 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 /// recorded (the soak reports panics separately).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The runtime the binaries measure on: multi-threaded, two workers.
+pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
 }
