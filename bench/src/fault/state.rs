@@ -25,7 +25,7 @@ pub struct FaultState {
     pub(super) unkeyed_posts: Mutex<HashMap<u64, u32>>,
     /// Arrivals of POSTs with an `Idempotency-Key`, by call id.
     pub(super) keyed_posts: Mutex<HashMap<u64, u32>>,
-    /// Arrival times of requests outside [`BUDGET_PREFIX`], in microseconds
+    /// Arrival times of requests outside [`BUDGET_PREFIX`](super::BUDGET_PREFIX), in microseconds
     /// since `started`.
     arrivals: Mutex<Vec<u64>>,
 }
@@ -80,27 +80,27 @@ impl FaultState {
     }
 
     /// Requests received while in [`Mode::Outage`] (those under
-    /// [`LOOP_PREFIX`] excepted).
+    /// [`LOOP_PREFIX`](super::LOOP_PREFIX) excepted).
     pub fn outage_requests(&self) -> u64 {
         self.outage_requests.load(Ordering::SeqCst)
     }
 
-    /// Requests under [`BUDGET_PREFIX`] received.
+    /// Requests under [`BUDGET_PREFIX`](super::BUDGET_PREFIX) received.
     pub fn budget_requests(&self) -> u64 {
         self.budget_requests.load(Ordering::SeqCst)
     }
 
-    /// Requests under [`BUDGET_PREFIX`] received while in [`Mode::Outage`].
+    /// Requests under [`BUDGET_PREFIX`](super::BUDGET_PREFIX) received while in [`Mode::Outage`].
     pub fn budget_outage_requests(&self) -> u64 {
         self.budget_outage_requests.load(Ordering::SeqCst)
     }
 
-    /// Requests under [`LOOP_PREFIX`] received, in any mode.
+    /// Requests under [`LOOP_PREFIX`](super::LOOP_PREFIX) received, in any mode.
     pub fn loop_requests(&self) -> u64 {
         self.loop_requests.load(Ordering::SeqCst)
     }
 
-    /// Requests answered in [`Mode::BadBodies`] (those under [`LOOP_PREFIX`]
+    /// Requests answered in [`Mode::BadBodies`] (those under [`LOOP_PREFIX`](super::LOOP_PREFIX)
     /// excepted).
     pub fn bad_body_requests(&self) -> u64 {
         self.bad_body_requests.load(Ordering::SeqCst)
@@ -139,7 +139,7 @@ impl FaultState {
         (map.len(), map.values().map(|n| u64::from(*n)).sum())
     }
 
-    /// The longest time without any request (outside [`BUDGET_PREFIX`])
+    /// The longest time without any request (outside [`BUDGET_PREFIX`](super::BUDGET_PREFIX))
     /// arriving between `from` and `to` (both measured from [`FaultState::started`]), and when it began.
     pub fn longest_silence(&self, from: Duration, to: Duration) -> (Duration, Duration) {
         let mut arrivals = lock(&self.arrivals).clone();
@@ -166,7 +166,7 @@ impl FaultState {
         )
     }
 
-    /// When the last request (outside [`BUDGET_PREFIX`]) arrived, from
+    /// When the last request (outside [`BUDGET_PREFIX`](super::BUDGET_PREFIX)) arrived, from
     /// [`FaultState::started`].
     pub fn last_arrival(&self) -> Option<Duration> {
         lock(&self.arrivals)
