@@ -13,6 +13,8 @@
 //!   bad-bodies modes) and what it observed (requests, POST replays,
 //!   arrival gaps).
 //! - [`invariants`]: the soak's checks, as pure functions of what it saw.
+//! - [`soak`]: the `soak` binary's fault storm (callers, loopers, the
+//!   server's schedule, what they observed, the printed report).
 //! - [`stats`]: percentiles of latency samples.
 //! - [`mem`]: the process's resident set size, from `/proc/self/status`.
 //! - [`compare`]: the `compare` binary's suites (four clients side by
@@ -32,6 +34,7 @@ pub mod fault;
 pub mod invariants;
 pub mod mem;
 pub mod report;
+pub mod soak;
 pub mod stats;
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
