@@ -113,9 +113,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if !skip_package {
         // Packages every published crate on its own, as the registry would
         // see it; unpublished siblings resolve from the workspace.
+        let (published, unpublished) = members()?;
+        forget_unpacked(&published);
         let mut package = cargo();
         package.args(["package", "--workspace", "--locked"]);
-        for name in unpublished_members()? {
+        for (name, _) in unpublished {
             package.args(["--exclude", &name]);
         }
         steps.push(Step::new(
@@ -135,13 +137,15 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// Workspace members with `publish = false` (xtask, the demo, the bench
-/// harness): `cargo package --workspace` would package them too.
-fn unpublished_members() -> Result<Vec<String>, String> {
+/// The workspace members as `(name, version)`: those published, and those
+/// with `publish = false` (xtask, the demo, the bench harness, test
+/// support), which `cargo package --workspace` must exclude.
+#[allow(clippy::type_complexity)]
+fn members() -> Result<(Vec<(String, String)>, Vec<(String, String)>), String> {
     let root = crate::cmd::workspace_root();
     let entries =
         std::fs::read_dir(&root).map_err(|err| format!("cannot list {}: {err}", root.display()))?;
-    let mut names = Vec::new();
+    let (mut published, mut unpublished) = (Vec::new(), Vec::new());
     for entry in entries.flatten() {
         let Ok(manifest) = std::fs::read_to_string(entry.path().join("Cargo.toml")) else {
             continue;
@@ -152,14 +156,48 @@ fn unpublished_members() -> Result<Vec<String>, String> {
                 (k.trim() == key).then(|| v.trim().trim_matches('"').to_owned())
             })
         };
-        if field("publish").as_deref() == Some("false")
-            && let Some(name) = field("name")
-        {
-            names.push(name);
+        let (Some(name), Some(version)) = (field("name"), field("version")) else {
+            continue;
+        };
+        if field("publish").as_deref() == Some("false") {
+            unpublished.push((name, version));
+        } else {
+            published.push((name, version));
         }
     }
-    names.sort();
-    Ok(names)
+    published.sort();
+    unpublished.sort();
+    Ok((published, unpublished))
+}
+
+/// Removes cargo's unpacked copies of our own crates (`svc-client-0.1.0`
+/// under `$CARGO_HOME/registry/src/*/`). `cargo package --workspace`
+/// verifies each crate against its siblings through a temporary local
+/// registry, and cargo reuses an earlier unpacked copy of the same name and
+/// version from it without checking its contents: a second run from the
+/// same path would verify against the first run's sources. None of our
+/// crates comes from crates.io, so nothing else is affected.
+fn forget_unpacked(crates: &[(String, String)]) {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")));
+    let Some(src) = home.map(|h| h.join("registry").join("src")) else {
+        return;
+    };
+    let Ok(registries) = std::fs::read_dir(&src) else {
+        return;
+    };
+    for registry in registries.flatten() {
+        for (name, version) in crates {
+            let unpacked = registry.path().join(format!("{name}-{version}"));
+            if unpacked.is_dir() && std::fs::remove_dir_all(&unpacked).is_ok() {
+                println!(
+                    "==> package: forgot a stale unpacked {}",
+                    unpacked.display()
+                );
+            }
+        }
+    }
 }
 
 /// `cargo xtask <args>` as a child process (a step of its own).
