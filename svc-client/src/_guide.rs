@@ -471,7 +471,9 @@
 //! # Outcomes: what the log, the metric and the span say
 //!
 //! Every call ends in exactly one row, and its log line, its
-//! `svc.client.calls` point and its `svc.call` span always agree:
+//! `svc.client.calls` point and its `svc.call` span (with
+//! [`ClientConfig::call_span`], or for a call made outside any span) always
+//! agree:
 //!
 //! | how the call ended | log (target `svc_client`) | `svc.outcome` | `svc.call` span |
 //! |---|---|---|---|

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! Client::get(path) ─ join onto the base URL (reject paths that leave it)
-//!   └─ span `svc.call` (service, method, path)
+//!   └─ span `svc.call` (service, method, path), with `call_span(true)` or
+//!      outside any span
 //!        └─ svc-httpclient: deadline, retries, budget, breaker
 //!             └─ span `HTTP GET` per attempt ─ observer: traceparent, duration metric
 //! ```
@@ -63,6 +64,8 @@ pub(crate) struct Shared {
     pub(crate) http: svc_httpclient::Client,
     pub(crate) breaker: Option<CircuitBreaker>,
     pub(crate) decode_limit: u64,
+    /// Whether each call gets a `svc.call` span ([`ClientConfig::call_span`]).
+    pub(crate) call_span: bool,
     #[cfg(feature = "metrics")]
     pub(crate) instruments: Instruments,
 }
@@ -172,6 +175,7 @@ impl Client {
         let ClientConfig {
             http: http_config,
             decode_limit,
+            call_span,
             pool,
             #[cfg(feature = "metrics")]
             meter,
@@ -194,10 +198,13 @@ impl Client {
         // path; the inner client would log it a second time. Its observer
         // is added last, so it is the outermost: it injects the trace
         // context before any observer of the caller sees the request.
-        let http_config = http_config.log_failures(false).observer(FacadeObserver {
-            #[cfg(feature = "metrics")]
-            instruments: instruments.clone(),
-        });
+        let http_config = http_config
+            .peer_service(Arc::clone(&service))
+            .log_failures(false)
+            .observer(FacadeObserver {
+                #[cfg(feature = "metrics")]
+                instruments: instruments.clone(),
+            });
         let http = match pool {
             Pool::Shared => shared_pool().and_then(|pool| pool.with_config(http_config)),
             Pool::Own => svc_httpclient::Client::new(http_config),
@@ -212,6 +219,7 @@ impl Client {
             http,
             breaker,
             decode_limit,
+            call_span,
             #[cfg(feature = "metrics")]
             instruments,
         });

@@ -46,6 +46,7 @@ use crate::{CircuitBreakerConfig, reqwest};
 pub struct ClientConfig {
     pub(crate) http: svc_httpclient::Config,
     pub(crate) decode_limit: u64,
+    pub(crate) call_span: bool,
     pub(crate) pool: Pool,
     #[cfg(feature = "metrics")]
     pub(crate) meter: Option<opentelemetry::metrics::Meter>,
@@ -66,6 +67,7 @@ impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
             http: svc_httpclient::Config::default(),
+            call_span: false,
             decode_limit: DEFAULT_DECODE_LIMIT,
             pool: Pool::Shared,
             #[cfg(feature = "metrics")]
@@ -134,6 +136,23 @@ impl ClientConfig {
         self
     }
 
+    /// Wraps each call's attempts in a logical `svc.call` span (default
+    /// off). By default, as the OpenTelemetry HTTP client conventions and
+    /// .NET do, each attempt is one client span (`HTTP GET`), a child of
+    /// the caller's span, carrying `peer.service`,
+    /// `http.request.resend_count` and the HTTP attributes; the call's
+    /// outcome is in its log line and metric point. Turn it on to see the
+    /// retries of one call grouped under one span, with the call's status.
+    ///
+    /// ```
+    /// let config = svc_client::ClientConfig::default().call_span(true);
+    /// # let _ = config;
+    /// ```
+    pub fn call_span(mut self, on: bool) -> Self {
+        self.call_span = on;
+        self
+    }
+
     /// The body size limit of [`RequestBuilder::decode`](crate::RequestBuilder::decode)
     /// (default 16 MiB). At least 1 byte.
     pub fn decode_limit(mut self, bytes: u64) -> Self {
@@ -194,6 +213,7 @@ impl fmt::Debug for ClientConfig {
         f.debug_struct("ClientConfig")
             .field("http", &self.http)
             .field("decode_limit", &self.decode_limit)
+            .field("call_span", &self.call_span)
             .field("pool", &pool)
             .finish_non_exhaustive()
     }

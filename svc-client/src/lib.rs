@@ -20,10 +20,13 @@
 //! - **Safe paths**: `get("/users/1")` is joined under the service's base
 //!   URL; a path that could reach another host or climb above the base path
 //!   (`//evil`, `http://…`, `..`, `\`, CR/LF) is rejected before any I/O.
-//! - **Traces**: a `svc.call` span per call around one OpenTelemetry client
-//!   span per attempt, and the W3C `traceparent`/`tracestate` of each
-//!   attempt sent to the service, even when the application never installed
-//!   a global propagator. [`extract_context`], [`continue_trace`] and the
+//! - **Traces**: one OpenTelemetry client span per attempt (`peer.service`,
+//!   `http.request.resend_count`), under the caller's span, as the HTTP
+//!   client conventions and .NET do; a logical `svc.call` span around them
+//!   on request ([`ClientConfig::call_span`]). The W3C
+//!   `traceparent`/`tracestate` of each attempt is sent to the service,
+//!   even when the application never installed a global propagator or a
+//!   filter turned the library's spans off. [`extract_context`], [`continue_trace`] and the
 //!   `trace_middleware` for axum (feature `axum`) continue the trace on the
 //!   server side.
 //! - **Metrics** (feature `metrics`): `http.client.request.duration` per

@@ -245,20 +245,35 @@ impl RequestBuilder {
             inner,
         } = self;
         let shared = client.inner;
-        let span = tracing::info_span!(
-            target: "svc_client",
-            "svc.call",
-            otel.kind = "internal",
-            otel.status_code = Empty,
-            svc.service = &*shared.service,
-            peer.service = &*shared.service,
-            http.request.method = method.as_str(),
-            url.path = &*path,
-            http.response.status_code = Empty,
-            error.type = Empty,
-        );
+        // Without a `svc.call` span (the default) the attempt spans are
+        // children of the caller's span: `send_with_parent` falls back to
+        // the current span for a disabled parent. A call made outside any
+        // span still gets one, so that its retries share one trace.
+        let span = if shared.call_span || !in_a_span() {
+            tracing::info_span!(
+                target: "svc_client",
+                "svc.call",
+                otel.kind = "internal",
+                otel.status_code = Empty,
+                svc.service = &*shared.service,
+                peer.service = &*shared.service,
+                http.request.method = method.as_str(),
+                url.path = &*path,
+                http.response.status_code = Empty,
+                error.type = Empty,
+            )
+        } else {
+            Span::none()
+        };
         (shared, span, method, path, inner)
     }
+}
+
+/// Whether the current thread is inside a span the subscriber knows of
+/// (without cloning it, as `Span::current()` would).
+fn in_a_span() -> bool {
+    // `Current::is_known` is also true for "no span": ask for its id.
+    tracing::dispatcher::get_default(|dispatch| dispatch.current_span().id().is_some())
 }
 
 /// Checks that a response came from the service: a `reqwest::Client` given

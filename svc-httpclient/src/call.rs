@@ -165,7 +165,13 @@ pub(crate) async fn run(
 
         let resend_count = call.sent;
         call.sent += 1;
-        let span = &attempt_span(parent, &call.method, &call.url, resend_count);
+        let span = &attempt_span(
+            parent,
+            &call.method,
+            &call.url,
+            resend_count,
+            config.peer_service.as_deref(),
+        );
         let started = AttemptStart {
             resend_count,
             span,

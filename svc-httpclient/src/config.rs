@@ -136,6 +136,7 @@ pub struct Config {
     /// Every observer added, layered ([`Config::observer`]).
     pub(crate) observer: Option<Arc<dyn AttemptObserver>>,
     pub(crate) log_failures: bool,
+    pub(crate) peer_service: Option<Arc<str>>,
     pub(crate) max_origins: usize,
     pub(crate) origin_idle_timeout: Duration,
 }
@@ -159,6 +160,7 @@ impl Default for Config {
             generate_idempotency_keys: false,
             observer: None,
             log_failures: true,
+            peer_service: None,
             max_origins: 1024,
             origin_idle_timeout: Duration::from_secs(10 * 60),
         }
@@ -341,6 +343,19 @@ impl Config {
         self
     }
 
+    /// The logical name of the service called (`auth-svc`), recorded as the
+    /// OpenTelemetry `peer.service` of every attempt span (default none;
+    /// the svc-client facade sets it to the service's name).
+    ///
+    /// ```
+    /// let config = svc_httpclient::Config::default().peer_service("auth-svc");
+    /// assert!(format!("{config:?}").contains("auth-svc"));
+    /// ```
+    pub fn peer_service(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.peer_service = Some(name.into());
+        self
+    }
+
     /// The most origins (scheme, host, port) whose breaker and retry budget
     /// the client keeps (default 1024). A caller with many hosts (a webhook
     /// sender) would otherwise grow the map forever: past the cap, the
@@ -463,6 +478,7 @@ impl fmt::Debug for Config {
                 &self.observer.as_ref().map(|_| "AttemptObserver"),
             )
             .field("log_failures", &self.log_failures)
+            .field("peer_service", &self.peer_service)
             .field("max_origins", &self.max_origins)
             .field("origin_idle_timeout", &self.origin_idle_timeout)
             .finish()

@@ -37,6 +37,7 @@ pub(crate) fn attempt_span(
     method: &Method,
     url: &Url,
     resend_count: u32,
+    peer_service: Option<&str>,
 ) -> Span {
     let parent = parent.and_then(Span::id);
     // A span's name is part of its static metadata, so each name needs its
@@ -65,6 +66,9 @@ pub(crate) fn attempt_span(
                 "server.address" = url.host_str().unwrap_or_default(),
                 "server.port" = i64::from(url.port_or_known_default().unwrap_or_default()),
                 "url.full" = &*svc_discovery::url_full(url),
+                // Recorded only when set (`Option<&str>` records nothing
+                // for `None`).
+                "peer.service" = peer_service,
                 "http.response.status_code" = Empty,
                 "http.request.resend_count" = Empty,
                 "error.type" = Empty,

@@ -41,7 +41,7 @@ async fn integer_attributes_are_exported_as_integers() {
 
     let server = recording_server(200, "ok").await;
     let (addr, _seen) = (server.addr(), &server);
-    let c = client_for("auth-svc", addr, "", config());
+    let c = client_for("auth-svc", addr, "", config().call_span(true));
     assert!(c.get("/users/1").await.unwrap().status().is_success());
 
     let spans = exporter.get_finished_spans().unwrap();

@@ -49,7 +49,9 @@ impl Observed {
     }
 
     fn config(&self) -> ClientConfig {
-        fast_config().meter(self.meter_provider.meter("test"))
+        fast_config()
+            .meter(self.meter_provider.meter("test"))
+            .call_span(true)
     }
 
     /// `svc.outcome` of every `svc.client.calls` point, with its count.

@@ -63,7 +63,9 @@ async fn every_attempt_carries_the_callers_trace_with_its_own_span() {
     let (exporter, provider, _guard) = otel();
     let server = flaky_server().await;
     let (addr, seen) = (server.addr(), &server);
-    let client = client_for("auth-svc", addr, "", fast_config());
+    // With the logical `svc.call` span turned on (see the next test for
+    // the default).
+    let client = client_for("auth-svc", addr, "", fast_config().call_span(true));
 
     let caller = tracing::info_span!("caller");
     let caller_cx = caller.context().span().span_context().clone();
@@ -124,6 +126,57 @@ async fn every_attempt_carries_the_callers_trace_with_its_own_span() {
         attr(call, "http.response.status_code").as_deref(),
         Some("200")
     );
+}
+
+/// By default (no `svc.call` span) each attempt is one client span, a child
+/// of the caller's span, carrying `peer.service` and the resend count.
+#[tokio::test]
+async fn by_default_each_attempt_is_a_client_span_under_the_caller() {
+    let (exporter, provider, _guard) = otel();
+    let server = flaky_server().await;
+    let (addr, seen) = (server.addr(), &server);
+    let client = client_for("auth-svc", addr, "", fast_config());
+
+    let caller = tracing::info_span!("caller");
+    let caller_cx = caller.context().span().span_context().clone();
+    async { client.get("/users/123").await }
+        .instrument(caller.clone())
+        .await
+        .unwrap();
+    drop(caller);
+    provider.force_flush().unwrap();
+
+    let spans = exporter.get_finished_spans().unwrap();
+    assert!(
+        spans.iter().all(|s| s.name != "svc.call"),
+        "no svc.call span"
+    );
+    let sent: Vec<SpanId> = seen
+        .header_values("traceparent")
+        .iter()
+        .map(|tp| parse(tp.as_deref().unwrap()).1)
+        .collect();
+    assert_eq!(sent.len(), 2, "a 503 then a 200");
+    for (i, id) in sent.iter().enumerate() {
+        let attempt = find(&spans, *id);
+        assert_eq!(attempt.span_kind, opentelemetry::trace::SpanKind::Client);
+        assert_eq!(
+            attempt.parent_span_id,
+            caller_cx.span_id(),
+            "under the caller"
+        );
+        assert_eq!(attempt.span_context.trace_id(), caller_cx.trace_id());
+        let attr = |key: &str| {
+            attempt
+                .attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == key)
+                .map(|kv| kv.value.to_string())
+        };
+        assert_eq!(attr("peer.service").as_deref(), Some("auth-svc"));
+        let resend = attr("http.request.resend_count");
+        assert_eq!(resend.as_deref(), (i > 0).then_some("1"), "attempt {i}");
+    }
 }
 
 #[tokio::test]
