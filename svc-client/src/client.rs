@@ -66,6 +66,9 @@ pub(crate) struct Shared {
     pub(crate) decode_limit: u64,
     /// Whether each call gets a `svc.call` span ([`ClientConfig::call_span`]).
     pub(crate) call_span: bool,
+    /// The pool is the caller's (`http_client`): it may follow a redirect
+    /// to another host, so every response's origin is checked.
+    pub(crate) check_origin: bool,
     #[cfg(feature = "metrics")]
     pub(crate) instruments: Instruments,
 }
@@ -205,6 +208,8 @@ impl Client {
                 #[cfg(feature = "metrics")]
                 instruments: instruments.clone(),
             });
+        // Our pools never follow redirects; a caller's may.
+        let check_origin = matches!(pool, Pool::Custom(_));
         let http = match pool {
             Pool::Shared => shared_pool().and_then(|pool| pool.with_config(http_config)),
             Pool::Own => svc_httpclient::Client::new(http_config),
@@ -220,6 +225,7 @@ impl Client {
             breaker,
             decode_limit,
             call_span,
+            check_origin,
             #[cfg(feature = "metrics")]
             instruments,
         });

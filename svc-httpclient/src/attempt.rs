@@ -59,7 +59,12 @@ impl Attempt {
     ) -> Attempt {
         let attempt = classify(http.execute(request).await, limit, remaining);
         match read_body {
-            Some(limit_bytes) => read_within_attempt(attempt, limit_bytes, limit, remaining).await,
+            // Boxed: the body read's state is large and only buffered calls
+            // have it; inline, every call's future (which callers move and
+            // box) would carry its size.
+            Some(limit_bytes) => {
+                Box::pin(read_within_attempt(attempt, limit_bytes, limit, remaining)).await
+            }
             None => attempt,
         }
     }
