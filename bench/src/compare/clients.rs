@@ -14,6 +14,9 @@ pub(super) enum Kind {
     HttpClient,
     Facade,
     ReqwestRetry,
+    /// reqwest 0.13's own retry (`reqwest::retry::for_host`): in the
+    /// outage table only.
+    ReqwestBuiltinRetry,
 }
 
 impl Kind {
@@ -24,17 +27,27 @@ impl Kind {
         Kind::ReqwestRetry,
     ];
 
+    /// The outage table's clients: [`Kind::ALL`] and reqwest's own retry.
+    pub(super) const OUTAGE: [Kind; 5] = [
+        Kind::Reqwest,
+        Kind::HttpClient,
+        Kind::Facade,
+        Kind::ReqwestRetry,
+        Kind::ReqwestBuiltinRetry,
+    ];
+
     pub(super) fn name(self) -> &'static str {
         match self {
             Kind::Reqwest => "reqwest",
             Kind::HttpClient => "svc-httpclient",
             Kind::Facade => "svc-client",
             Kind::ReqwestRetry => "reqwest-retry",
+            Kind::ReqwestBuiltinRetry => "reqwest-builtin-retry",
         }
     }
 
     pub(super) fn from_name(name: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.name() == name)
+        Kind::OUTAGE.into_iter().find(|k| k.name() == name)
     }
 
     pub(super) fn describe(self) -> &'static str {
@@ -46,6 +59,11 @@ impl Kind {
             }
             Kind::ReqwestRetry => {
                 "`reqwest-middleware` 0.5 + `reqwest-retry` 0.9, `ExponentialBackoff` with 3 retries"
+            }
+            Kind::ReqwestBuiltinRetry => {
+                "`reqwest::Client` 0.13 with its own retry, `reqwest::retry::for_host(host)`, 3 retries \
+                 per request, 5xx and errors classified retryable, its default budget (20% extra load); \
+                 no backoff, no breaker (outage table only)"
             }
         }
     }
@@ -68,6 +86,11 @@ pub(super) enum Profile {
     /// For the outage: reqwest-retry's backoff shortened to the facade's
     /// (100 ms base, 5 s cap) so that a run takes seconds, not minutes.
     Outage,
+    /// For a client on a runtime of its own: the facade gets a pool of its
+    /// own too (`shared_pool(false)`), so that its connections are driven
+    /// on its runtime (the shared pool's were opened by earlier suites on
+    /// the main runtime, whose CPU the client thread would not see).
+    OwnPool,
 }
 
 pub(super) fn build(kind: Kind, base: &str, profile: Profile) -> Result<AnyClient, String> {
@@ -80,14 +103,40 @@ pub(super) fn build(kind: Kind, base: &str, profile: Profile) -> Result<AnyClien
         Kind::Facade => {
             let registry = Registry::from_vars([("BENCH_SVC_URL", base)]);
             AnyClient::Facade(
-                svc_client::Client::from_registry(&registry, "bench-svc", ClientConfig::default())
-                    .map_err(|e| format!("svc-client: {e}"))?,
+                svc_client::Client::from_registry(
+                    &registry,
+                    "bench-svc",
+                    ClientConfig::default().shared_pool(profile != Profile::OwnPool),
+                )
+                .map_err(|e| format!("svc-client: {e}"))?,
+            )
+        }
+        Kind::ReqwestBuiltinRetry => {
+            let host = reqwest::Url::parse(base)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .ok_or_else(|| format!("no host in `{base}`"))?;
+            let retry = reqwest::retry::for_host(host)
+                .max_retries_per_request(3)
+                .classify_fn(|rr| {
+                    let server_error = rr.status().is_some_and(|s| s.is_server_error());
+                    if server_error || rr.error().is_some() {
+                        rr.retryable()
+                    } else {
+                        rr.success()
+                    }
+                });
+            AnyClient::Reqwest(
+                reqwest::Client::builder()
+                    .retry(retry)
+                    .build()
+                    .map_err(|e| format!("reqwest with retry: {e}"))?,
             )
         }
         Kind::ReqwestRetry => {
             let builder = ExponentialBackoff::builder();
             let builder = match profile {
-                Profile::Defaults => builder,
+                Profile::Defaults | Profile::OwnPool => builder,
                 Profile::Outage => {
                     builder.retry_bounds(Duration::from_millis(100), Duration::from_secs(5))
                 }

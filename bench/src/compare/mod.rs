@@ -6,6 +6,12 @@
 //! flight, outage behaviour against a server answering 503 to everything
 //! (requests per logical call, when callers start failing fast), and memory
 //! (RSS per client and per idle connection, in fresh child processes).
+//! Two more run each client on a current-thread runtime in a thread of its
+//! own and read that thread's CPU time: client CPU per request with 64 in
+//! flight (`concurrent`), and the traced suite (`traced`: every call in a
+//! caller span under `tracing-opentelemetry`, against a one-span floor and
+//! reqwest-middleware + reqwest-retry + reqwest-tracing). The outage table
+//! also has reqwest 0.13's own retry (`reqwest::retry::for_host`).
 //!
 //! Usage: `compare [--quick] [--json PATH] [--tsv PATH] [--markdown PATH]`
 //!
@@ -16,9 +22,12 @@
 //! in order and writes their output.
 
 mod clients;
+mod concurrent;
 mod healthy;
 mod memory;
 mod outage;
+mod traced;
+mod worker;
 
 use crate::report::Flat;
 use clients::Kind;
@@ -85,6 +94,12 @@ struct Sizes {
     /// Throughput: rounds per client, and the length of each.
     throughput_rounds: usize,
     throughput_round: Duration,
+    /// Client CPU with requests in flight: rounds per client, and the
+    /// length of each.
+    cpu_rounds: usize,
+    cpu_round: Duration,
+    /// Traced: sequential requests per client (in rounds of 100).
+    traced: usize,
     /// Outage: concurrent callers and logical calls per client.
     outage_callers: usize,
     outage_calls: usize,
@@ -100,6 +115,9 @@ impl Sizes {
                 latency: 1_000,
                 throughput_rounds: 2,
                 throughput_round: Duration::from_millis(500),
+                cpu_rounds: 4,
+                cpu_round: Duration::from_millis(300),
+                traced: 1_000,
                 outage_callers: 16,
                 outage_calls: 160,
                 clients: 1_000,
@@ -110,6 +128,9 @@ impl Sizes {
                 latency: 5_000,
                 throughput_rounds: 3,
                 throughput_round: Duration::from_secs(2),
+                cpu_rounds: 8,
+                cpu_round: Duration::from_secs(1),
+                traced: 5_000,
                 outage_callers: 32,
                 outage_calls: 640,
                 clients: 1_000,
@@ -164,6 +185,8 @@ async fn compare(args: &Args) -> Result<(), String> {
     // ----- latency and throughput
     let latency = healthy::suite(&sizes, &base, &mut flat, &mut md).await?;
     println!("{latency}");
+    let cpu = concurrent::suite(&sizes, &base, &mut flat, &mut md).await?;
+    println!("{cpu}");
 
     // ----- outage
     let outage = outage::suite(&sizes, &mut flat, &mut md).await?;
@@ -173,8 +196,12 @@ async fn compare(args: &Args) -> Result<(), String> {
     let memory = memory::suite(&sizes, &base, &healthy, &mut flat, &mut md).await?;
     println!("{memory}");
 
+    // ----- traced (last: it installs the process's tracing subscriber)
+    let traced = traced::suite(&sizes, &base, &mut flat, &mut md).await?;
+    println!("{traced}");
+
     let _ = writeln!(md, "### What each client was\n");
-    for kind in Kind::ALL {
+    for kind in Kind::OUTAGE {
         let _ = writeln!(md, "- **{}**: {}", kind.name(), kind.describe());
     }
     healthy.shutdown().await;
@@ -244,7 +271,7 @@ mod tests {
 
     #[test]
     fn kinds_round_trip_their_names() {
-        for kind in Kind::ALL {
+        for kind in Kind::OUTAGE {
             assert_eq!(Kind::from_name(kind.name()), Some(kind));
         }
     }
