@@ -122,9 +122,9 @@ pub fn render(
         let _ = writeln!(md, "### Ratios from `compare` (one process, one server)\n");
         let _ = writeln!(
             md,
-            "| client | p50 latency / reqwest | p99 latency / reqwest | throughput / reqwest (64 in flight) |"
+            "| client | p50 latency / reqwest | p99 latency / reqwest | throughput / reqwest (64 in flight) | client CPU per request / reqwest (64 in flight, own thread) |"
         );
-        let _ = writeln!(md, "|---|---|---|---|");
+        let _ = writeln!(md, "|---|---|---|---|---|");
         for client in ["svc-httpclient", "svc-client", "reqwest-retry"] {
             let cell = |metric: &str| {
                 c.num(&format!("ratio.{metric}.{client}"))
@@ -133,13 +133,41 @@ pub fn render(
             };
             let _ = writeln!(
                 md,
-                "| {client} | {} | {} | {} |",
+                "| {client} | {} | {} | {} | {} |",
                 cell("p50"),
                 cell("p99"),
-                cell("throughput")
+                cell("throughput"),
+                cell("cpu")
             );
         }
         let _ = writeln!(md);
+        if c.num("ratio.traced_cpu.svc-client").is_some() {
+            let _ = writeln!(
+                md,
+                "Traced (under `tracing-opentelemetry`, client thread CPU per call, rounds paired):\n"
+            );
+            let _ = writeln!(
+                md,
+                "| client | CPU / one-span floor | CPU / reqwest-tracing peer | p50 / floor | p50 / peer |"
+            );
+            let _ = writeln!(md, "|---|---|---|---|---|");
+            for client in ["reqwest-tracing", "svc-httpclient", "svc-client"] {
+                let cell = |metric: &str| {
+                    c.num(&format!("ratio.{metric}.{client}"))
+                        .map(|r| format!("{r:.3}×"))
+                        .unwrap_or_else(|| "—".to_owned())
+                };
+                let _ = writeln!(
+                    md,
+                    "| {client} | {} | {} | {} | {} |",
+                    cell("traced_cpu"),
+                    cell("traced_cpu_vs_peer"),
+                    cell("traced_p50"),
+                    cell("traced_p50_vs_peer")
+                );
+            }
+            let _ = writeln!(md);
+        }
     }
 
     // --- criterion figures
@@ -267,7 +295,7 @@ mod tests {
         ];
         let compare = Compare {
             values: Flat::parse(
-                "outage.svc-client.per_call\t0.031\noutage.reqwest-retry.per_call\t4\nratio.p50.svc-client\t1.04\n",
+                "outage.svc-client.per_call\t0.031\noutage.reqwest-retry.per_call\t4\nratio.p50.svc-client\t1.04\nratio.cpu.svc-client\t1.1\nratio.traced_cpu.svc-client\t1.05\nratio.traced_cpu_vs_peer.svc-client\t0.98\n",
             ),
             markdown: "### Latency\n\n(table)\n".to_owned(),
         };
@@ -298,6 +326,11 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("| svc-client | 1.040× |"), "{md}");
+        assert!(md.contains("| n/a | 1.100× |"), "{md}");
+        assert!(
+            md.contains("| svc-client | 1.050× | 0.980× | — | — |"),
+            "{md}"
+        );
         assert!(md.contains("(table)"));
         assert!(md.contains("| CPU model | Test CPU |"));
         assert!(md.contains("| 0.10 0.20 0.30 |"));
