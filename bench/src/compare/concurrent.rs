@@ -6,7 +6,7 @@
 //! median of the per-round ratios.
 
 use super::clients::{AnyClient, Kind, Profile, build, expect_ok};
-use super::worker::{Caller, Job, Outcome, Worker, median};
+use super::worker::{Caller, Job, Outcome, Worker, median, rotated_rounds};
 use super::{INFLIGHT, Sizes};
 use crate::report::{Flat, table};
 use std::fmt::Write as _;
@@ -58,25 +58,16 @@ pub(super) async fn suite(
             .map_err(|e| format!("{}: {e}", kind.name()))?;
         workers.push((kind, worker));
     }
-    let mut rounds: Vec<Vec<Outcome>> = (0..workers.len()).map(|_| Vec::new()).collect();
-    for round in 0..sizes.cpu_rounds {
-        let mut this_round: Vec<Option<Outcome>> = (0..workers.len()).map(|_| None).collect();
-        for offset in 0..workers.len() {
-            let i = (round + offset) % workers.len();
-            let (kind, worker) = &workers[i];
-            let outcome = worker
-                .run(Job::Concurrent {
-                    inflight: INFLIGHT,
-                    length: sizes.cpu_round,
-                })
-                .await
-                .map_err(|e| format!("{}: {e}", kind.name()))?;
-            this_round[i] = Some(outcome);
-        }
-        for (i, outcome) in this_round.into_iter().enumerate() {
-            rounds[i].extend(outcome);
-        }
-    }
+    let rounds = rotated_rounds(
+        &workers,
+        sizes.cpu_rounds,
+        |k| k.name(),
+        || Job::Concurrent {
+            inflight: INFLIGHT,
+            length: sizes.cpu_round,
+        },
+    )
+    .await?;
     drop(workers);
 
     let _ = writeln!(md, "### Client CPU per request, {INFLIGHT} in flight\n");

@@ -20,7 +20,7 @@
 //! `traceparent` itself and would let a global one write it again.
 
 use super::Sizes;
-use super::worker::{Caller, Job, Outcome, Worker, median};
+use super::worker::{Caller, Job, Worker, median, rotated_rounds};
 use crate::report::{Flat, human_ns, table};
 use crate::stats::{Summary, nanos};
 use http::Extensions;
@@ -251,22 +251,13 @@ pub(super) async fn suite(
         // The caller and the traceparent are there.
         workers.push((kind, worker));
     }
-    let mut rounds: Vec<Vec<Outcome>> = (0..workers.len()).map(|_| Vec::new()).collect();
-    for round in 0..sizes.traced.div_ceil(100) {
-        let mut this_round: Vec<Option<Outcome>> = (0..workers.len()).map(|_| None).collect();
-        for offset in 0..workers.len() {
-            let i = (round + offset) % workers.len();
-            let (kind, worker) = &workers[i];
-            let outcome = worker
-                .run(Job::Sequential(100))
-                .await
-                .map_err(|e| format!("{}: {e}", kind.name()))?;
-            this_round[i] = Some(outcome);
-        }
-        for (i, outcome) in this_round.into_iter().enumerate() {
-            rounds[i].extend(outcome);
-        }
-    }
+    let rounds = rotated_rounds(
+        &workers,
+        sizes.traced.div_ceil(100),
+        |k| k.name(),
+        || Job::Sequential(100),
+    )
+    .await?;
     drop(workers);
 
     let paired = |i: usize, against: usize| {

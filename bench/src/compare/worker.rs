@@ -61,6 +61,30 @@ pub(super) struct Worker {
     thread: Option<JoinHandle<()>>,
 }
 
+/// Runs `rounds` rounds of `job` on every worker, one after another in an
+/// order rotated each round (no client always runs first, on a warmer or a
+/// busier machine), and returns each worker's outcomes, in `workers` order.
+pub(super) async fn rotated_rounds<K>(
+    workers: &[(K, Worker)],
+    rounds: usize,
+    name: impl Fn(&K) -> &'static str,
+    job: impl Fn() -> Job,
+) -> Result<Vec<Vec<Outcome>>, String> {
+    let mut outcomes: Vec<Vec<Outcome>> = (0..workers.len()).map(|_| Vec::new()).collect();
+    for round in 0..rounds {
+        for offset in 0..workers.len() {
+            let i = (round + offset) % workers.len();
+            let (kind, worker) = &workers[i];
+            let outcome = worker
+                .run(job())
+                .await
+                .map_err(|e| format!("{}: {e}", name(kind)))?;
+            outcomes[i].push(outcome);
+        }
+    }
+    Ok(outcomes)
+}
+
 impl Worker {
     /// Starts a thread, builds the caller there (inside its runtime) with
     /// `build` and waits until it is ready.
