@@ -10,6 +10,10 @@
 //!     target/release/examples/loopback_profile <variant> <addr> 2000
 //! ```
 //!
+//! `concurrent <variant> <addr> <n>` runs the `n` calls with 64 in flight
+//! (tasks on the current-thread runtime, as `compare`'s CPU suite), for the
+//! breakdown of one concurrent call.
+//!
 //! Variants: `raw`, `raw_timeout`, `httpclient`, `facade`, and with a
 //! tracing-opentelemetry subscriber installed (SDK tracer, always-on
 //! sampler, no exporter, an `info` filter): `raw_otel`,
@@ -20,6 +24,7 @@
 
 use std::hint::black_box;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use opentelemetry::trace::TracerProvider as _;
@@ -114,6 +119,35 @@ fn measured(rt: &tokio::runtime::Runtime, variant: &Variant, url: &str, n: u32) 
     });
 }
 
+/// `n` calls with `INFLIGHT` in flight, counted (see `run_concurrent`).
+#[inline(never)]
+fn measured_concurrent(rt: &tokio::runtime::Runtime, variant: &Arc<Variant>, url: &str, n: u32) {
+    run_concurrent(rt, variant, url, n);
+}
+
+/// `n` calls with `INFLIGHT` in flight, as `compare`'s CPU suite runs
+/// them: tasks spawned on the current-thread runtime, each calling in a
+/// loop.
+fn run_concurrent(rt: &tokio::runtime::Runtime, variant: &Arc<Variant>, url: &str, n: u32) {
+    rt.block_on(async {
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..INFLIGHT {
+            let (variant, url) = (Arc::clone(variant), url.to_owned());
+            tasks.spawn(async move {
+                for _ in 0..n / INFLIGHT {
+                    black_box(variant.call(&url).await);
+                }
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            joined.expect("task");
+        }
+    });
+}
+
+/// Requests in flight in `concurrent` mode (`compare` uses the same).
+const INFLIGHT: u32 = 64;
+
 /// Wall-clock pairs on a noisy machine: `n` rounds of one call of each
 /// variant (order alternating), then the median of each and the median of
 /// the per-round differences.
@@ -179,8 +213,12 @@ fn main() {
         pairs(&rt, &a, &b, &url, n);
         return;
     }
-    let [variant_name, addr, n] = args.as_slice() else {
-        eprintln!("usage: loopback_profile serve | pair ... | <variant> <addr> <n>");
+    let (concurrent, args) = match args.first().map(String::as_str) {
+        Some("concurrent") => (true, &args[1..]),
+        _ => (false, &args[..]),
+    };
+    let [variant_name, addr, n] = args else {
+        eprintln!("usage: loopback_profile serve | pair ... | [concurrent] <variant> <addr> <n>");
         std::process::exit(2);
     };
     let addr: SocketAddr = addr.parse().expect("addr");
@@ -192,14 +230,24 @@ fn main() {
         .enable_all()
         .build()
         .expect("client runtime");
-    let v = variant(variant_name, addr);
-    rt.block_on(async {
-        for _ in 0..5 {
-            black_box(v.call(&url).await);
-        }
-    });
+    let v = Arc::new(variant(variant_name, addr));
+    if concurrent {
+        // Warm up with the same concurrency, so the pool holds its
+        // connections before counting starts.
+        run_concurrent(&rt, &v, &url, INFLIGHT * 4);
+    } else {
+        rt.block_on(async {
+            for _ in 0..5 {
+                black_box(v.call(&url).await);
+            }
+        });
+    }
     let start = Instant::now();
-    measured(&rt, &v, &url, n);
+    if concurrent {
+        measured_concurrent(&rt, &v, &url, n);
+    } else {
+        measured(&rt, &v, &url, n);
+    }
     let elapsed = start.elapsed();
     println!(
         "{variant_name}: {n} calls, {:.1} us/call (wall clock, not for decisions)",
