@@ -16,10 +16,14 @@
 //! the head would keep the breaker closed on a service that answers `200`
 //! and then resets every connection.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::{Response, StatusCode};
+use tracing::Span;
 
 use crate::Outcome;
 use crate::call::Call;
@@ -46,29 +50,6 @@ pub(crate) struct Failure {
 // ===== impl Attempt =====
 
 impl Attempt {
-    /// Sends `request` (its timer already set to `limit`), reads a 2xx
-    /// body of at most `read_body` bytes when asked, and classifies the
-    /// result. `remaining` is what was left of the call's deadline when
-    /// the attempt started.
-    pub(crate) async fn send(
-        http: &reqwest::Client,
-        request: reqwest::Request,
-        read_body: Option<u64>,
-        limit: Duration,
-        remaining: Duration,
-    ) -> Attempt {
-        let attempt = classify(http.execute(request).await, limit, remaining);
-        match read_body {
-            // Boxed: the body read's state is large and only buffered calls
-            // have it; inline, every call's future (which callers move and
-            // box) would carry its size.
-            Some(limit_bytes) => {
-                Box::pin(read_within_attempt(attempt, limit_bytes, limit, remaining)).await
-            }
-            None => attempt,
-        }
-    }
-
     /// The status of the response head, if one arrived.
     pub(crate) fn status(&self) -> Option<StatusCode> {
         match self {
@@ -127,6 +108,120 @@ fn classify(
         Kind::Transport
     };
     Attempt::Failed(Failure::new(e, kind, limit, remaining, None))
+}
+
+// ===== impl Sending =====
+
+/// One attempt on the wire, from its start hook to its end hook, polled
+/// inside its span.
+///
+/// Hand-written rather than an `async` block: the pipeline's future is
+/// moved (and boxed) by every caller, and each byte of its state is copied
+/// with it. An `async` block keeps its inputs and its locals apart and
+/// nests its callees' futures whole; here the request, the in-flight
+/// response and the body read share one slot ([`Stage`]), which keeps the
+/// call's future small.
+///
+/// `start` runs in the first poll (it injects the trace context and
+/// starts the request: reqwest builds the request when it is executed),
+/// `end` in the last one, both inside the span, so that an attempt enters
+/// and exits its span once per poll and never more.
+pub(crate) struct Sending<'a, S, F, E> {
+    span: &'a Span,
+    stage: Stage<S, F>,
+    end: Option<E>,
+    /// Read the body of a 2xx response, at most this many bytes.
+    read_body: Option<u64>,
+    limit: Duration,
+    remaining: Duration,
+}
+
+/// Where an attempt is: the one slot its request, its response head and
+/// its body read take in turn.
+enum Stage<S, F> {
+    Start(S),
+    Head(F),
+    /// Boxed: the body read's state is large and only buffered calls have
+    /// it.
+    Body(Pin<Box<dyn Future<Output = Attempt> + Send>>),
+    Done,
+}
+
+impl<'a, S, F, E, T> Sending<'a, S, F, E>
+where
+    S: FnOnce() -> F + Unpin,
+    F: Future<Output = Result<Response, reqwest::Error>> + Unpin,
+    E: FnOnce(Attempt) -> T + Unpin,
+{
+    /// The attempt `start` sends (its timer already set to `limit`; see
+    /// [`Sending`]), classified and handed to `end`. `remaining` is what
+    /// was left of the call's deadline when the attempt started.
+    pub(crate) fn new(
+        span: &'a Span,
+        start: S,
+        read_body: Option<u64>,
+        limit: Duration,
+        remaining: Duration,
+        end: E,
+    ) -> Self {
+        Sending {
+            span,
+            stage: Stage::Start(start),
+            end: Some(end),
+            read_body,
+            limit,
+            remaining,
+        }
+    }
+}
+
+impl<S, F, E, T> Future for Sending<'_, S, F, E>
+where
+    S: FnOnce() -> F + Unpin,
+    F: Future<Output = Result<Response, reqwest::Error>> + Unpin,
+    E: FnOnce(Attempt) -> T + Unpin,
+{
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let this = self.get_mut();
+        let _entered = this.span.enter();
+        loop {
+            let attempt = match &mut this.stage {
+                Stage::Start(_) => {
+                    let Stage::Start(start) = std::mem::replace(&mut this.stage, Stage::Done)
+                    else {
+                        unreachable!("matched above")
+                    };
+                    this.stage = Stage::Head(start());
+                    continue;
+                }
+                Stage::Head(head) => {
+                    let attempt =
+                        classify(ready!(Pin::new(head).poll(cx)), this.limit, this.remaining);
+                    match (this.read_body, attempt) {
+                        (Some(limit_bytes), Attempt::Response(resp, None))
+                            if resp.status().is_success() =>
+                        {
+                            this.stage = Stage::Body(Box::pin(read_within_attempt(
+                                resp,
+                                limit_bytes,
+                                this.limit,
+                                this.remaining,
+                            )));
+                            continue;
+                        }
+                        (_, attempt) => attempt,
+                    }
+                }
+                Stage::Body(body) => ready!(body.as_mut().poll(cx)),
+                Stage::Done => panic!("an attempt polled after it completed"),
+            };
+            this.stage = Stage::Done;
+            let end = this.end.take().expect("an attempt ends once");
+            return Poll::Ready(end(attempt));
+        }
+    }
 }
 
 // ===== impl Failure =====
@@ -249,18 +344,12 @@ fn push_chunk(first: &mut Option<Bytes>, rest: &mut Vec<u8>, chunk: Bytes) {
 /// turns the attempt into a failure (for the breaker and the retry
 /// decision), as a failed head would be.
 async fn read_within_attempt(
-    attempt: Attempt,
+    mut resp: Response,
     limit_bytes: u64,
     limit: Duration,
     remaining: Duration,
 ) -> Attempt {
-    let Attempt::Response(mut resp, None) = attempt else {
-        return attempt;
-    };
     let status = resp.status();
-    if !status.is_success() {
-        return Attempt::Response(resp, None);
-    }
     match read_body(&mut resp, limit_bytes, false).await {
         Ok(body) => Attempt::Response(resp, Some(body)),
         Err(BodyRead::TooLarge) => Attempt::Failed(Failure {

@@ -66,15 +66,16 @@ impl Budget {
         }
     }
 
-    fn window(&self) -> std::sync::MutexGuard<'_, Window> {
+    fn window(&self, now: Instant) -> std::sync::MutexGuard<'_, Window> {
         let mut window = self.window.lock().unwrap_or_else(PoisonError::into_inner);
-        window.expire(self.slot_len, Instant::now());
+        window.expire(self.slot_len, now);
         window
     }
 
-    /// Records a call (its first attempt).
-    pub(crate) fn deposit(&self) {
-        let mut window = self.window();
+    /// Records a call (its first attempt) that started at `now` (the
+    /// caller's clock read, not another).
+    pub(crate) fn deposit(&self, now: Instant) {
+        let mut window = self.window(now);
         let current = window.current;
         window.slots[current] += self.deposit;
         window.sum += self.deposit;
@@ -82,7 +83,7 @@ impl Budget {
 
     /// Takes one retry from the budget; `false` when none is left.
     pub(crate) fn withdraw(&self) -> bool {
-        let mut window = self.window();
+        let mut window = self.window(Instant::now());
         if window.sum + self.reserve < SCALE {
             return false;
         }
@@ -130,7 +131,7 @@ mod tests {
         let b = budget(0.2, 0);
         assert!(!b.withdraw(), "no calls yet, no reserve");
         for _ in 0..10 {
-            b.deposit();
+            b.deposit(Instant::now());
         }
         assert!(b.withdraw());
         assert!(b.withdraw());
@@ -148,7 +149,7 @@ mod tests {
     async fn tokens_and_withdrawals_expire_after_the_window() {
         let b = budget(1.0, 0);
         for _ in 0..5 {
-            b.deposit();
+            b.deposit(Instant::now());
         }
         tokio::time::advance(Duration::from_secs(11)).await;
         assert!(!b.withdraw(), "deposits expired");

@@ -24,6 +24,7 @@
 //! builds each error from them ([`Call::error`]), so no exit of the loop
 //! can forget one.
 
+use std::borrow::Borrow;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -32,14 +33,14 @@ use tokio::time::Instant;
 use tracing::Span;
 use url::Url;
 
-use crate::attempt::Attempt;
+use crate::attempt::{Attempt, Sending};
 use crate::client::{Client, RootsMissing};
 use crate::error::{Error, Kind};
 use crate::observe::{AttemptEnd, AttemptStart};
 use crate::origin::Origin;
 use crate::request::CallOptions;
 use crate::retry::{Next, Policy};
-use crate::span::{Scope, attempt_span, in_span, record_end};
+use crate::span::{Scope, attempt_span, record_end};
 use crate::{CircuitOpen, Outcome};
 
 /// What the errors and log events of one call need to know about it.
@@ -91,162 +92,272 @@ impl Call<'_> {
     }
 }
 
-/// The whole call: deadline, retry loop, breaker, attempts. The attempt
-/// spans and the call's events are children of `parent` when given (it
-/// need not be entered), else of the current span.
-pub(crate) async fn run(
-    client: &Client,
-    mut request: reqwest::Request,
+/// The whole call: deadline, retry loop, breaker, attempts. `request` is
+/// the builder's result (an invalid one fails here, without I/O). The
+/// attempt spans and the call's events are children of `parent` when given
+/// (it need not be entered), else of the current span.
+///
+/// One `async fn` for the whole call, with the attempt a hand-written
+/// future ([`Sending`]): callers move and box this future, so its size is
+/// copied on every call, and each nested `async fn` would add its own
+/// copy of its callee's state.
+pub(crate) fn run<P: Borrow<Span> + Send>(
+    client: Client,
+    request: Result<reqwest::Request, reqwest::Error>,
     opts: CallOptions,
-    parent: Option<&Span>,
-) -> Result<(Response, Option<Bytes>), Error> {
-    let config = client.config();
-    let start = Instant::now();
-    let timeout = opts.timeout.unwrap_or(config.timeout);
-    let deadline = start
-        .checked_add(timeout)
-        .unwrap_or_else(|| start + FAR_FUTURE);
-    client.prepare(&mut request);
-    let mut call = Call {
-        method: request.method().clone(),
-        url: svc_discovery::strip_userinfo(request.url()).into_owned(),
-        sent: 0,
-        last_status: None,
-        scope: Scope(parent),
-        log_failures: config.log_failures,
+    parent: Option<P>,
+) -> impl Future<Output = Result<(Response, Option<Bytes>), Error>> + Send {
+    // The request and the builder's error apart: the block below keeps the
+    // request in its captured `template`, its one copy for the whole call
+    // (an `async fn` would keep its arguments twice, and each binding of
+    // them again). Boxed, which keeps the call's future (which `IntoFuture`
+    // boxes) within the allocator's per-thread cache of small blocks
+    // (1 KiB with glibc): one small allocation instead of a slow large one.
+    let (template, invalid) = match request {
+        Ok(request) => (Some(Box::new(request)), None),
+        Err(e) => (None, Some(e)),
     };
-    if let Some(missing) = client.roots_missing()
-        && call.url.scheme() == "https"
-    {
-        let err = call
-            .error(Kind::TlsRoots)
-            .with_source(RootsMissing::clone(missing));
-        return Err(call.failed(err, None));
-    }
-    let origin = client.origin(request.url(), start);
-    let policy = Policy::new(config, &request, &opts, deadline);
-    if let Some(budget) = &origin.budget {
-        budget.deposit();
-    }
+    calls(client, template, invalid, opts, parent)
+}
 
-    let mut template = Some(request);
-    loop {
-        let permit = match &origin.breaker {
-            Some(breaker) => match breaker.try_acquire() {
-                Ok(permit) => Some(permit),
-                Err(open) => {
-                    let err = call.error(Kind::CircuitOpen(open));
-                    return Err(call.failed(err, Some(&origin)));
-                }
-            },
-            None => None,
-        };
-        let attempt_start = Instant::now();
-        let remaining = deadline.saturating_duration_since(attempt_start);
-        if remaining.is_zero() {
-            return Err(call.failed(call.error(Kind::Timeout), Some(&origin)));
-        }
-        let limit = config.attempt_timeout.min(remaining);
-        let next_request = if call.sent + 1 < policy.max_attempts {
-            template.as_ref().and_then(reqwest::Request::try_clone)
+/// [`run`]'s future.
+// Not an `async fn`: that would keep every argument twice in the future
+// (as captured, and as moved into its locals).
+#[allow(clippy::manual_async_fn)]
+fn calls<P: Borrow<Span> + Send>(
+    client: Client,
+    mut template: Option<Box<reqwest::Request>>,
+    invalid: Option<reqwest::Error>,
+    opts: CallOptions,
+    parent: Option<P>,
+) -> impl Future<Output = Result<(Response, Option<Bytes>), Error>> + Send {
+    async move {
+        let parent = parent.as_ref().map(Borrow::borrow);
+        let result = if let Some(e) = invalid {
+            let err = invalid_request(e);
+            if client.config().log_failures {
+                Scope(parent).call_failed(&err, None);
+            }
+            Err(err)
         } else {
-            template.take()
-        };
-        let Some(mut req) = next_request else {
-            // Unreachable: a body that cannot be cloned gets one attempt.
-            return Err(call.failed(call.error(Kind::Request), Some(&origin)));
-        };
-        // One timer per attempt, reqwest's own: it bounds the attempt from
-        // connecting to the end of the response body, so reading the body
-        // of the returned response stays within the attempt's limit too.
-        // (A second, tokio, timer would double the cost of the pipeline on
-        // a healthy call.)
-        *req.timeout_mut() = Some(limit);
-
-        let resend_count = call.sent;
-        call.sent += 1;
-        let span = &attempt_span(
-            parent,
-            &call.method,
-            &call.url,
-            resend_count,
-            config.peer_service.as_deref(),
-        );
-        let started = AttemptStart {
-            resend_count,
-            span,
-            parent,
-        };
-        // Everything about the attempt, the observer's end hook included,
-        // runs in its last poll, inside the span: no extra enter and exit
-        // of the span (costly under OpenTelemetry).
-        let (attempt, outcome, next) = in_span(span, async {
-            if let Some(observer) = &config.observer {
-                observer.on_attempt_start(&mut req, &started);
-            }
-            let attempt = Attempt::send(client.http(), req, opts.read_body, limit, remaining).await;
-            let status = attempt.status();
-            let outcome = attempt.outcome();
-            if let Some(permit) = permit {
-                permit.record(outcome);
-            }
-            if status.is_some() {
-                call.last_status = status;
-            }
-            let next = policy.next(&attempt, &origin, call.sent);
-            let error_type = attempt.error_type(&status);
-            record_end(span, status, error_type);
-            if let Some(observer) = &config.observer {
-                observer.on_attempt_end(&AttemptEnd {
-                    method: &call.method,
-                    url: &call.url,
-                    resend_count,
-                    status,
-                    error_type,
-                    duration: attempt_start.elapsed(),
-                    outcome,
-                    will_retry: matches!(next, Next::Retry(_)),
-                });
-            }
-            (attempt, outcome, next)
-        })
-        .await;
-
-        match (next, attempt) {
-            (Next::Retry(wait), attempt) => {
-                let status = attempt.status();
-                let reason = attempt.error_type(&status);
-                call.scope
-                    .retrying(&call.method, &call.url, call.sent, reason, wait);
-                // Release the connection before sleeping.
-                drop(attempt);
-                tokio::time::sleep(wait).await;
-            }
-            (Next::Return(why), Attempt::Response(resp, body)) => {
-                if outcome == Outcome::Failure {
-                    call.response_failed(resp.status(), why);
+            'call: {
+                let Some(request) = template.as_mut() else {
+                    unreachable!("a call has a request or the builder's error")
+                };
+                let start = Instant::now();
+                let config = client.config();
+                let timeout = opts.timeout.unwrap_or(config.timeout);
+                let deadline = start
+                    .checked_add(timeout)
+                    .unwrap_or_else(|| start + FAR_FUTURE);
+                let clean = client.prepare(request);
+                let mut call = Call {
+                    method: request.method().clone(),
+                    url: if clean {
+                        request.url().clone()
+                    } else {
+                        svc_discovery::strip_userinfo(request.url()).into_owned()
+                    },
+                    sent: 0,
+                    last_status: None,
+                    scope: Scope(parent),
+                    log_failures: config.log_failures,
+                };
+                if let Some(missing) = client.roots_missing()
+                    && call.url.scheme() == "https"
+                {
+                    let err = call
+                        .error(Kind::TlsRoots)
+                        .with_source(RootsMissing::clone(missing));
+                    break 'call Err(call.failed(err, None));
                 }
-                return Ok((resp, body));
+                let origin = client.origin(request.url(), start);
+                let policy = Policy::new(config, request, &opts, deadline);
+                if let Some(budget) = &origin.budget {
+                    budget.deposit(start);
+                }
+
+                loop {
+                    let permit = match &origin.breaker {
+                        Some(breaker) => match breaker.try_acquire() {
+                            Ok(permit) => Some(permit),
+                            Err(open) => {
+                                let err = call.error(Kind::CircuitOpen(open));
+                                break 'call Err(call.failed(err, Some(&origin)));
+                            }
+                        },
+                        None => None,
+                    };
+                    // The first attempt starts when the call does: one clock read less.
+                    let attempt_start = if call.sent == 0 {
+                        start
+                    } else {
+                        Instant::now()
+                    };
+                    let remaining = deadline.saturating_duration_since(attempt_start);
+                    if remaining.is_zero() {
+                        break 'call Err(call.failed(call.error(Kind::Timeout), Some(&origin)));
+                    }
+                    let limit = config.attempt_timeout.min(remaining);
+                    let span = &attempt_span(
+                        parent,
+                        &call.method,
+                        &call.url,
+                        call.sent,
+                        config.peer_service.as_deref(),
+                    );
+                    // The attempt's request is moved into its future in this
+                    // block, so that no binding of it outlives the block (each
+                    // would take the request's size in the call's state).
+                    let (attempt, outcome, next) = {
+                        let next_request = if call.sent + 1 < policy.max_attempts {
+                            template.as_deref().and_then(clone_request)
+                        } else {
+                            template.take().map(|request| *request)
+                        };
+                        let Some(mut req) = next_request else {
+                            // Unreachable: a body that cannot be cloned gets one attempt.
+                            break 'call Err(call.failed(call.error(Kind::Request), Some(&origin)));
+                        };
+                        // One timer per attempt, reqwest's own: it bounds the
+                        // attempt from connecting to the end of the response
+                        // body, so reading the body of the returned response
+                        // stays within the attempt's limit too. (A second, tokio,
+                        // timer would double the cost of the pipeline on a
+                        // healthy call.)
+                        *req.timeout_mut() = Some(limit);
+                        let resend_count = call.sent;
+                        call.sent += 1;
+                        let started = AttemptStart {
+                            resend_count,
+                            span,
+                            parent,
+                        };
+                        let http = client.http();
+                        let call = &mut call;
+                        let (policy, origin) = (&policy, &*origin);
+                        // Everything about the attempt, the observers' hooks
+                        // included, runs inside its span, entered once per poll
+                        // (see `Sending`).
+                        Sending::new(
+                            span,
+                            move || {
+                                if let Some(observer) = &config.observer {
+                                    observer.on_attempt_start(&mut req, &started);
+                                }
+                                http.execute(req)
+                            },
+                            opts.read_body,
+                            limit,
+                            remaining,
+                            move |attempt: Attempt| {
+                                let status = attempt.status();
+                                let outcome = attempt.outcome();
+                                if let Some(permit) = permit {
+                                    permit.record(outcome);
+                                }
+                                if status.is_some() {
+                                    call.last_status = status;
+                                }
+                                let next = policy.next(&attempt, origin, call.sent);
+                                let error_type = attempt.error_type(&status);
+                                record_end(span, status, error_type);
+                                if let Some(observer) = &config.observer {
+                                    observer.on_attempt_end(&AttemptEnd {
+                                        method: &call.method,
+                                        url: &call.url,
+                                        resend_count,
+                                        status,
+                                        error_type,
+                                        duration: attempt_start.elapsed(),
+                                        outcome,
+                                        will_retry: matches!(next, Next::Retry(_)),
+                                    });
+                                }
+                                (attempt, outcome, next)
+                            },
+                        )
+                    }
+                    .await;
+
+                    // The attempt is dropped (its connection released) before
+                    // the backoff: nothing of it is kept across the sleep.
+                    let wait = match (next, attempt) {
+                        (Next::Retry(wait), attempt) => {
+                            let status = attempt.status();
+                            let reason = attempt.error_type(&status);
+                            call.scope
+                                .retrying(&call.method, &call.url, call.sent, reason, wait);
+                            wait
+                        }
+                        (Next::Return(why), Attempt::Response(resp, body)) => {
+                            if outcome == Outcome::Failure {
+                                call.response_failed(resp.status(), why);
+                            }
+                            break 'call Ok((resp, body));
+                        }
+                        (Next::Return(_), Attempt::Failed(failure)) => {
+                            let err = failure.into_error(&call);
+                            break 'call Err(call.failed(err, Some(&origin)));
+                        }
+                        (Next::CircuitOpen(open), attempt) => {
+                            let err = circuit_opened(&call, open, attempt);
+                            break 'call Err(call.failed(err, Some(&origin)));
+                        }
+                        (Next::BudgetExhausted, Attempt::Response(resp, body)) => {
+                            call.response_failed(resp.status(), "retry budget exhausted");
+                            break 'call Ok((resp, body));
+                        }
+                        (Next::BudgetExhausted, Attempt::Failed(failure)) => {
+                            let source = failure.into_error(&call);
+                            let err = call.error(Kind::BudgetExhausted).with_source(source);
+                            break 'call Err(call.failed(err, Some(&origin)));
+                        }
+                    };
+                    // Boxed: only a retry has a timer of its own, and inline
+                    // it would grow every call's future.
+                    Box::pin(tokio::time::sleep(wait)).await;
+                }
             }
-            (Next::Return(_), Attempt::Failed(failure)) => {
-                let err = failure.into_error(&call);
-                return Err(call.failed(err, Some(&origin)));
-            }
-            (Next::CircuitOpen(open), attempt) => {
-                let err = circuit_opened(&call, open, attempt);
-                return Err(call.failed(err, Some(&origin)));
-            }
-            (Next::BudgetExhausted, Attempt::Response(resp, body)) => {
-                call.response_failed(resp.status(), "retry budget exhausted");
-                return Ok((resp, body));
-            }
-            (Next::BudgetExhausted, Attempt::Failed(failure)) => {
-                let source = failure.into_error(&call);
-                let err = call.error(Kind::BudgetExhausted).with_source(source);
-                return Err(call.failed(err, Some(&origin)));
-            }
+        };
+        if let Err(err) = &result
+            && err.attempts() == 0
+        {
+            // Nothing was sent (invalid request, open circuit, deadline
+            // already passed): the call completed without I/O, so without ever
+            // returning `Pending`. Charge tokio's cooperative budget as tokio's
+            // own primitives do, so a caller looping on the rejection yields to
+            // the other tasks of its worker (timers included).
+            tokio::task::coop::consume_budget().await;
         }
+        result
     }
+}
+
+/// A deferred builder error (bad URL, header, body encoding), without the
+/// URL's credentials.
+fn invalid_request(err: reqwest::Error) -> Error {
+    let mut out = Error::new(Kind::Request);
+    if let Some(url) = err.url() {
+        out = out.with_url(url);
+    }
+    out.with_source(err.without_url())
+}
+
+/// A copy of `template` for one attempt. A request without a body is
+/// copied by hand: reqwest's `try_clone` allocates a map for the
+/// request's timeout, drops it for a copy of the template's, and each
+/// attempt then sets its own timer. A request's extensions are reqwest's
+/// own (private) and hold only that timeout in reqwest 0.13, which the
+/// attempt sets anyway.
+fn clone_request(template: &reqwest::Request) -> Option<reqwest::Request> {
+    if template.body().is_some() {
+        return template.try_clone();
+    }
+    let mut req = reqwest::Request::new(template.method().clone(), template.url().clone());
+    *req.headers_mut() = template.headers().clone();
+    *req.version_mut() = template.version();
+    Some(req)
 }
 
 /// The error of a call whose breaker opened after `attempt`. The last

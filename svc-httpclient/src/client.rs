@@ -14,7 +14,6 @@
 use std::fmt;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{IntoUrl, Method, Response};
 use tokio::time::Instant;
@@ -238,7 +237,9 @@ impl Client {
             timeout: request.timeout().copied(),
             ..CallOptions::default()
         };
-        self.run(request, opts, None).await.map(|(resp, _)| resp)
+        crate::call::run(self.clone(), Ok(request), opts, None::<Span>)
+            .await
+            .map(|(resp, _)| resp)
     }
 
     /// The breaker of `url`'s origin, created if needed; `None` when the
@@ -264,29 +265,6 @@ impl Client {
         self.inner.origins.state(url)
     }
 
-    /// The whole call ([`crate::call`]). The attempt spans and the call's
-    /// events are children of `parent` when given (it need not be
-    /// entered), else of the current span.
-    pub(crate) async fn run(
-        &self,
-        request: reqwest::Request,
-        opts: CallOptions,
-        parent: Option<&Span>,
-    ) -> Result<(Response, Option<Bytes>), Error> {
-        let result = crate::call::run(self, request, opts, parent).await;
-        if let Err(err) = &result
-            && err.attempts() == 0
-        {
-            // Nothing was sent (open circuit, deadline already passed): the
-            // call completed without I/O, so without ever returning
-            // `Pending`. Charge tokio's cooperative budget as tokio's own
-            // primitives do, so a caller looping on the rejection yields
-            // to the other tasks of its worker (timers included).
-            tokio::task::coop::consume_budget().await;
-        }
-        result
-    }
-
     /// The connection pool.
     pub(crate) fn http(&self) -> &reqwest::Client {
         &self.inner.http
@@ -306,10 +284,13 @@ impl Client {
     /// header, as `reqwest::Client::request` does, so they never reach the
     /// connection pool's keys and logs. A request built with
     /// `reqwest::Request::new` keeps them in the URL otherwise.
-    fn move_credentials(&self, request: &mut reqwest::Request) {
+    ///
+    /// Whether the URL is now without credentials (it keeps them only if
+    /// reqwest could not rebuild it).
+    fn move_credentials(&self, request: &mut reqwest::Request) -> bool {
         let url = request.url();
         if url.username().is_empty() && url.password().is_none() {
-            return;
+            return true;
         }
         // reqwest's builder does the percent-decoding and base64 encoding.
         if let Ok(moved) = self.inner.http.request(Method::GET, url.clone()).build() {
@@ -320,12 +301,16 @@ impl Client {
                 request.headers_mut().insert(header::AUTHORIZATION, auth);
             }
             *request.url_mut() = moved.url().clone();
+            return true;
         }
+        false
     }
 
-    /// Default headers, sensitive marks and a generated idempotency key.
-    pub(crate) fn prepare(&self, request: &mut reqwest::Request) {
-        self.move_credentials(request);
+    /// Default headers, sensitive marks and a generated idempotency key;
+    /// the URL's credentials moved to a header. Whether the URL is now
+    /// without credentials ([`Client::move_credentials`]).
+    pub(crate) fn prepare(&self, request: &mut reqwest::Request) -> bool {
+        let clean = self.move_credentials(request);
         let generate_key = self.inner.config.generate_idempotency_keys
             && (request.method() == Method::POST || request.method() == Method::PATCH);
         let headers = request.headers_mut();
@@ -347,6 +332,7 @@ impl Client {
                 headers.insert(IDEMPOTENCY_KEY, value);
             }
         }
+        clean
     }
 }
 

@@ -44,9 +44,15 @@ impl Origin {
     }
 }
 
+/// The map of origins. Hashed with foldhash, seeded at random per process:
+/// every call looks its origin up, and SipHash (the default) cost about 200
+/// instructions of it; the map is bounded (`max_origins`), so even keys
+/// chosen to collide cannot make a lookup unbounded.
+type Map = HashMap<Box<str>, Arc<Origin>, foldhash::fast::RandomState>;
+
 /// The origins a client has called, by [`origin_key`].
 pub(crate) struct Origins {
-    map: RwLock<HashMap<Box<str>, Arc<Origin>>>,
+    map: RwLock<Map>,
     /// The breaker settings of every new origin (its transition hooks
     /// included), validated when the client was built.
     breaker: Option<CircuitBreakerConfig>,
@@ -61,7 +67,7 @@ pub(crate) struct Origins {
 impl Origins {
     pub(crate) fn new(breaker: Option<CircuitBreakerConfig>) -> Origins {
         Origins {
-            map: RwLock::new(HashMap::new()),
+            map: RwLock::new(Map::default()),
             breaker,
             epoch: Instant::now(),
             last_sweep: AtomicU64::new(0),
@@ -130,7 +136,7 @@ impl Origins {
     /// least recently used ones, down to three quarters of it. Origins with
     /// a call in flight (their `Arc` is shared) or a breaker handed out are
     /// kept.
-    fn sweep(&self, origins: &mut HashMap<Box<str>, Arc<Origin>>, now_ms: u64, config: &Config) {
+    fn sweep(&self, origins: &mut Map, now_ms: u64, config: &Config) {
         let idle_ms = u64::try_from(config.origin_idle_timeout.as_millis()).unwrap_or(u64::MAX);
         let droppable =
             |o: &Arc<Origin>| Arc::strong_count(o) == 1 && !o.pinned.load(Ordering::Relaxed);

@@ -6,6 +6,7 @@
 //! encode are deferred to `send`, where they become an
 //! [`Error::is_request`](crate::Error::is_request) error without any I/O.
 
+use std::borrow::Borrow;
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
@@ -18,7 +19,6 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use crate::client::Client;
 use crate::error::{Error, Kind};
 use crate::retry::IDEMPOTENCY_KEY;
-use crate::span::Scope;
 
 /// The default limit of a body read by [`RequestBuilder::bytes`],
 /// [`text`](RequestBuilder::text) and [`decode`](RequestBuilder::decode):
@@ -161,8 +161,11 @@ impl RequestBuilder {
     /// the client read the body: [`bytes`](RequestBuilder::bytes),
     /// [`text`](RequestBuilder::text), [`decode`](RequestBuilder::decode)
     /// or [`send_buffered`](RequestBuilder::send_buffered).
-    pub async fn send(self) -> Result<Response, Error> {
-        self.send_inner(None).await.map(|(resp, _)| resp)
+    pub fn send(self) -> impl Future<Output = Result<Response, Error>> + Send + 'static {
+        let (client, request, opts) = self.into_parts();
+        Head {
+            call: crate::call::run(client, request, opts, None::<tracing::Span>),
+        }
     }
 
     /// Sends the request and reads the whole body of a 2xx response as
@@ -183,15 +186,18 @@ impl RequestBuilder {
     /// # }
     /// ```
     pub async fn send_buffered(self) -> Result<http::Response<Bytes>, Error> {
-        self.buffered(None).await
+        self.buffered(None::<tracing::Span>).await
     }
 
     /// [`send_buffered`](RequestBuilder::send_buffered) with the attempt
     /// spans under `parent`, as [`send_with_parent`](RequestBuilder::send_with_parent).
-    pub async fn send_buffered_with_parent(
+    pub async fn send_buffered_with_parent<P>(
         self,
-        parent: &tracing::Span,
-    ) -> Result<http::Response<Bytes>, Error> {
+        parent: P,
+    ) -> Result<http::Response<Bytes>, Error>
+    where
+        P: Borrow<tracing::Span> + Send,
+    {
         self.buffered(Some(parent)).await
     }
 
@@ -208,7 +214,7 @@ impl RequestBuilder {
     /// # }
     /// ```
     pub async fn bytes(self) -> Result<Bytes, Error> {
-        let resp = self.buffered(None).await?;
+        let resp = self.buffered(None::<tracing::Span>).await?;
         success(resp).map(http::Response::into_body)
     }
 
@@ -238,7 +244,7 @@ impl RequestBuilder {
     /// # }
     /// ```
     pub async fn decode<T: serde::de::DeserializeOwned>(self) -> Result<T, Error> {
-        let resp = success(self.buffered(None).await?)?;
+        let resp = success(self.buffered(None::<tracing::Span>).await?)?;
         let url = resp.extensions().get::<url::Url>().cloned();
         let body = resp.into_body();
         let json: &[u8] = if body.is_empty() { b"null" } else { &body };
@@ -251,13 +257,14 @@ impl RequestBuilder {
         })
     }
 
-    async fn buffered(
+    async fn buffered<P: Borrow<tracing::Span> + Send>(
         mut self,
-        parent: Option<&tracing::Span>,
+        parent: Option<P>,
     ) -> Result<http::Response<Bytes>, Error> {
         let limit = self.opts.body_limit.unwrap_or(DEFAULT_BODY_LIMIT);
         self.opts.read_body = Some(limit);
-        let (mut resp, body) = self.send_inner(parent).await?;
+        let (client, request, opts) = self.into_parts();
+        let (mut resp, body) = crate::call::run(client, request, opts, parent).await?;
         let body = match body {
             Some(body) => body,
             // A non-2xx answer: its body is for the caller's message only.
@@ -279,7 +286,9 @@ impl RequestBuilder {
     /// not entered while the call runs, which saves two subscriber calls
     /// per poll when the caller wraps each call in a span of its own (as
     /// the `svc-client` facade does with `svc.call`). A disabled `parent`
-    /// falls back to the current span.
+    /// falls back to the current span. `parent` is borrowed (`&Span`) or
+    /// owned (`Span`, for a caller that wraps the call in a future of its
+    /// own).
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), svc_httpclient::Error> {
@@ -293,32 +302,56 @@ impl RequestBuilder {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn send_with_parent(self, parent: &tracing::Span) -> Result<Response, Error> {
-        self.send_inner(Some(parent)).await.map(|(resp, _)| resp)
+    pub fn send_with_parent<P>(
+        self,
+        parent: P,
+    ) -> impl Future<Output = Result<Response, Error>> + Send
+    where
+        P: Borrow<tracing::Span> + Send,
+    {
+        let (client, request, opts) = self.into_parts();
+        Head {
+            call: crate::call::run(client, request, opts, Some(parent)),
+        }
     }
 
-    async fn send_inner(
+    /// The client, the built request (or the builder's error) and the
+    /// call's options.
+    fn into_parts(
         self,
-        parent: Option<&tracing::Span>,
-    ) -> Result<(Response, Option<Bytes>), Error> {
-        let RequestBuilder {
-            client,
-            inner,
-            opts,
-        } = self;
-        let request = match inner.build() {
-            Ok(request) => request,
-            Err(e) => {
-                let err = invalid_request(e);
-                if client.config().log_failures {
-                    Scope(parent).call_failed(&err, None);
-                }
-                // No I/O: see `Client::run`.
-                tokio::task::coop::consume_budget().await;
-                return Err(err);
-            }
-        };
-        client.run(request, opts, parent).await
+    ) -> (
+        Client,
+        Result<reqwest::Request, reqwest::Error>,
+        CallOptions,
+    ) {
+        (self.client, self.inner.build(), self.opts)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`RequestBuilder::send`]: the call, whose response is
+    /// handed over with its body unread. A wrapper rather than an `async`
+    /// block, so that the call's state is not copied into a second future.
+    struct Head<F> {
+        #[pin]
+        call: F,
+    }
+}
+
+impl<F> Future for Head<F>
+where
+    F: Future<Output = Result<(Response, Option<Bytes>), Error>>,
+{
+    type Output = Result<Response, Error>;
+
+    fn poll(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        self.project()
+            .call
+            .poll(cx)
+            .map(|result| result.map(|(resp, _)| resp))
     }
 }
 
@@ -333,16 +366,6 @@ fn success(resp: http::Response<Bytes>) -> Result<http::Response<Bytes>, Error> 
         err = err.with_clean_url(url.clone());
     }
     Err(err)
-}
-
-/// A deferred builder error (bad URL, header, body encoding), without the
-/// URL's credentials.
-fn invalid_request(err: reqwest::Error) -> Error {
-    let mut out = Error::new(Kind::Request);
-    if let Some(url) = err.url() {
-        out = out.with_url(url);
-    }
-    out.with_source(err.without_url())
 }
 
 impl IntoFuture for RequestBuilder {

@@ -16,7 +16,7 @@
 //! Events go to the caller's span given to
 //! [`send_with_parent`](crate::RequestBuilder::send_with_parent), which is
 //! not entered while the call runs ([`Scope`]); spans are entered only
-//! while their attempt is polled ([`in_span`]). Under an OpenTelemetry
+//! while their attempt is polled ([`Sending`](crate::attempt::Sending)). Under an OpenTelemetry
 //! layer each enter and exit costs about as much as a small
 //! allocation-heavy function, so the pipeline avoids the extra ones.
 
@@ -39,6 +39,14 @@ pub(crate) fn attempt_span(
     resend_count: u32,
     peer_service: Option<&str>,
 ) -> Span {
+    // No subscriber takes `info` spans at all (none is installed, or every
+    // filter is below `info`): no span. The macro would build a disabled
+    // one, which with `tracing`'s `log` feature (on in most services:
+    // axum turns it on) still checks the `log` levels on every enter,
+    // exit and record.
+    if !tracing::level_enabled!(tracing::Level::INFO) {
+        return Span::none();
+    }
     let parent = parent.and_then(Span::id);
     // A span's name is part of its static metadata, so each name needs its
     // own `info_span!` call site, and so does each kind of parent (explicit
@@ -99,18 +107,6 @@ pub(crate) fn record_end(span: &Span, status: Option<StatusCode>, error_type: Op
         span.record("error.type", error_type);
         span.record("otel.status_code", "ERROR");
     }
-}
-
-/// Polls `fut` inside `span`, as `fut.instrument(span)` does, but borrows
-/// the span: no clone of the span (a subscriber call to clone and another
-/// to close it) and no entering of the span to drop the finished future.
-pub(crate) async fn in_span<F: Future>(span: &Span, fut: F) -> F::Output {
-    let mut fut = std::pin::pin!(fut);
-    std::future::poll_fn(|cx| {
-        let _entered = span.enter();
-        fut.as_mut().poll(cx)
-    })
-    .await
 }
 
 /// Where the call's own events go: into the caller's `parent` span when
