@@ -170,31 +170,44 @@ impl Instruments {
         }
     }
 
-    /// One point of `http.client.request.duration`.
+    /// One point of `http.client.request.duration`. The attributes are on
+    /// the stack: with no meter provider installed the point goes nowhere,
+    /// and a `Vec` would be an allocation per attempt for nothing.
     pub(crate) fn record_attempt(&self, attempt: &AttemptEnd<'_>) {
         let url = attempt.url();
-        let mut attributes = Vec::with_capacity(7);
-        attributes.push(KeyValue::new(
+        let other;
+        let origin = if self.origin.matches(url) {
+            &self.origin.attributes
+        } else {
+            other = Origin::of(url);
+            &other.attributes
+        };
+        // At most 7: method, the origin's 3, status, error type, service.
+        let mut attributes: [KeyValue; 7] = std::array::from_fn(|_| KeyValue::new("", false));
+        let mut n = 0;
+        let mut push = |kv: KeyValue| {
+            attributes[n] = kv;
+            n += 1;
+        };
+        push(KeyValue::new(
             "http.request.method",
             method_value(attempt.method()),
         ));
-        if self.origin.matches(url) {
-            attributes.extend(self.origin.attributes.iter().cloned());
-        } else {
-            attributes.extend(Origin::of(url).attributes);
+        for kv in origin.iter().take(3) {
+            push(kv.clone());
         }
         if let Some(status) = attempt.status() {
-            attributes.push(KeyValue::new(
+            push(KeyValue::new(
                 "http.response.status_code",
                 i64::from(status.as_u16()),
             ));
         }
         if let Some(error_type) = attempt.error_type() {
-            attributes.push(KeyValue::new("error.type", error_type.to_owned()));
+            push(KeyValue::new("error.type", error_type.to_owned()));
         }
-        attributes.push(self.service.clone());
+        push(self.service.clone());
         self.duration
-            .record(attempt.duration().as_secs_f64(), &attributes);
+            .record(attempt.duration().as_secs_f64(), &attributes[..n]);
     }
 
     /// One increment of `svc.client.calls`.

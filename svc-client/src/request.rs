@@ -10,6 +10,7 @@ use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -147,21 +148,12 @@ impl RequestBuilder {
     /// it ([`decode`](RequestBuilder::decode), [`bytes`](RequestBuilder::bytes),
     /// [`text`](RequestBuilder::text), [`send_buffered`](RequestBuilder::send_buffered))
     /// to have such a body count as a failed attempt, and be retried.
-    pub async fn send(self) -> Result<Response, Error> {
-        let (shared, span, method, path, inner) = self.start();
-        let result = match inner {
-            // The attempt spans are children of `svc.call` without the
-            // span being entered on every poll of the call: under an
-            // OpenTelemetry layer each enter and exit is a subscriber call
-            // that attaches and detaches an OpenTelemetry context.
-            Ok(builder) => builder
-                .send_with_parent(&span)
-                .await
-                .map_err(Error::from)
-                .and_then(|resp| same_origin(&shared, resp.url()).map(|()| resp)),
-            Err(err) => rejected(err).await,
-        };
-        finish(&shared, &span, &method, &path, result, Response::status)
+    pub fn send(self) -> impl Future<Output = Result<Response, Error>> + Send + 'static {
+        // The attempt spans are children of `svc.call` without the span
+        // being entered on every poll of the call: under an OpenTelemetry
+        // layer each enter and exit is a subscriber call that attaches and
+        // detaches an OpenTelemetry context.
+        Sent::new(self, |builder, span| builder.send_with_parent(span))
     }
 
     /// Sends the request and reads the whole body within the attempt (at
@@ -249,7 +241,12 @@ impl RequestBuilder {
         // children of the caller's span: `send_with_parent` falls back to
         // the current span for a disabled parent. A call made outside any
         // span still gets one, so that its retries share one trace.
-        let span = if shared.call_span || !in_a_span() {
+        // No subscriber takes `info` spans at all: no span (a disabled one
+        // would still check the `log` levels on every record with
+        // `tracing`'s `log` feature on).
+        let span = if !tracing::level_enabled!(tracing::Level::INFO) {
+            Span::none()
+        } else if shared.call_span || !in_a_span() {
             tracing::info_span!(
                 target: "svc_client",
                 "svc.call",
@@ -301,6 +298,131 @@ fn same_origin(shared: &Shared, url: &Url) -> Result<(), Error> {
 async fn rejected<T>(err: Error) -> Result<T, Error> {
     tokio::task::coop::consume_budget().await;
     Err(err)
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`RequestBuilder::send`]: the call, then its end
+    /// ([`finish`]). A wrapper rather than an `async fn`, so that the
+    /// call's state is not copied into a second future (which `IntoFuture`
+    /// then boxes). The call starts (its span, its clock) when it is first
+    /// polled, as an `async fn` would: a future made outside the caller's
+    /// span and polled inside it (`.instrument(span)`) is the span's.
+    struct Sent<G, F> {
+        #[pin]
+        state: State<G, F>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Where a [`Sent`] is.
+    #[project = StateProj]
+    enum State<G, F> {
+        /// Not polled yet: the request and how to send it.
+        Unstarted {
+            builder: Option<RequestBuilder>,
+            send: Option<G>,
+        },
+        /// Sent (or rejected): the call's parts for its end, and what it
+        /// waits for.
+        Running {
+            shared: Arc<Shared>,
+            span: Span,
+            method: Method,
+            path: Box<str>,
+            #[pin]
+            inner: Inner<F>,
+        },
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// What a running [`Sent`] waits for.
+    #[project = InnerProj]
+    enum Inner<F> {
+        /// The call through svc-httpclient.
+        Call {
+            #[pin]
+            call: F,
+        },
+        /// A call rejected before it reached svc-httpclient (an invalid
+        /// path): without I/O, so it consumes tokio's cooperative budget (as
+        /// svc-httpclient does for its own fail-fast paths) and a caller
+        /// looping on the error cannot starve its runtime.
+        Rejected {
+            err: Option<Error>,
+            budget: Pin<Box<dyn Future<Output = ()> + Send>>,
+        },
+    }
+}
+
+impl<G, F> Sent<G, F>
+where
+    G: FnOnce(svc_httpclient::RequestBuilder, Span) -> F,
+{
+    /// `builder`'s call, which `send` sends with the call's span as the
+    /// parent of its attempts.
+    fn new(builder: RequestBuilder, send: G) -> Self {
+        Sent {
+            state: State::Unstarted {
+                builder: Some(builder),
+                send: Some(send),
+            },
+        }
+    }
+}
+
+impl<G, F> Future for Sent<G, F>
+where
+    G: FnOnce(svc_httpclient::RequestBuilder, Span) -> F,
+    F: Future<Output = Result<Response, svc_httpclient::Error>>,
+{
+    type Output = Result<Response, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let StateProj::Unstarted { builder, send } = self.as_mut().project().state.project() {
+            let (builder, send) = (builder.take(), send.take());
+            let (Some(builder), Some(send)) = (builder, send) else {
+                unreachable!("an unstarted call has its request")
+            };
+            let (shared, span, method, path, inner) = builder.start();
+            let inner = match inner {
+                Ok(builder) => Inner::Call {
+                    call: send(builder, span.clone()),
+                },
+                Err(err) => Inner::Rejected {
+                    err: Some(err),
+                    budget: Box::pin(tokio::task::coop::consume_budget()),
+                },
+            };
+            self.as_mut().project().state.set(State::Running {
+                shared,
+                span,
+                method,
+                path,
+                inner,
+            });
+        }
+        let StateProj::Running {
+            shared,
+            span,
+            method,
+            path,
+            inner,
+        } = self.project().state.project()
+        else {
+            unreachable!("started above")
+        };
+        let result = match inner.project() {
+            InnerProj::Call { call } => ready!(call.poll(cx))
+                .map_err(Error::from)
+                .and_then(|resp| same_origin(shared, resp.url()).map(|()| resp)),
+            InnerProj::Rejected { err, budget } => {
+                ready!(budget.as_mut().poll(cx));
+                Err(err.take().expect("a rejected call ends once"))
+            }
+        };
+        Poll::Ready(finish(shared, span, method, path, result, Response::status))
+    }
 }
 
 impl IntoFuture for RequestBuilder {
