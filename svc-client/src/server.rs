@@ -20,13 +20,17 @@
 //! # }
 //! ```
 //!
-//! ```ignore
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! // tonic 0.14: every RPC of every service added to this server.
+//! let (_reporter, health) = tonic_health::server::health_reporter();
 //! tonic::transport::Server::builder()
 //!     .layer(svc_client::server::layer())
-//!     .add_service(health_service)
-//!     .serve(addr)
+//!     .add_service(health)
+//!     .serve("127.0.0.1:50051".parse()?)
 //!     .await?;
+//! # Ok(())
+//! # }
 //! ```
 //!
 //! # The span
