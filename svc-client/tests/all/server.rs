@@ -3,16 +3,10 @@
 //! on 127.0.0.1 called by a real client.
 #![cfg(any(feature = "axum", feature = "grpc"))]
 
-use std::future::IntoFuture;
-
-use opentelemetry::trace::{
-    SpanId, SpanKind, Status, TraceContextExt, TraceId, TracerProvider as _,
-};
+use opentelemetry::trace::{SpanId, SpanKind, Status, TraceId, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider, SpanData};
 use svc_test_support::Spans;
-use tracing::Instrument;
 use tracing::subscriber::DefaultGuard;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::SubscriberExt;
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -61,10 +55,15 @@ fn attr(span: &SpanData, key: &str) -> Option<String> {
 mod axum_router {
     use super::*;
 
+    use std::future::IntoFuture;
+
     use crate::support::{client_for, fast_config, serve_router};
     use axum::Router;
     use axum::http::StatusCode;
     use axum::routing::get;
+    use opentelemetry::trace::TraceContextExt;
+    use tracing::Instrument;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
 
     fn app() -> Router {
         Router::new()
