@@ -57,6 +57,42 @@ impl<R, E> Classify<R, E> for OkIsSuccess {
     }
 }
 
+// ===== boxed errors =====
+
+/// A boxed error, as tower middleware (`Buffer`, `Timeout`) and tonic use.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl<E: Into<BoxError>> Error<E> {
+    /// The error as tower's `BoxError`: the [`CircuitOpen`] of an open
+    /// circuit, or the inner error as it was.
+    ///
+    /// `Error<E>` is a `std::error::Error` only when `E` is, and tower's
+    /// own middleware fails with a `Box<dyn Error + Send + Sync>`, which is
+    /// not. Over such a service, `ServiceBuilder::map_err(Error::into_boxed)`
+    /// gives a stack whose error is a `BoxError` again, as tonic's clients
+    /// and most tower code expect. Downcast it to [`CircuitOpen`] to tell a
+    /// rejection apart.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use svc_breaker::{CircuitOpen, CircuitBreaker, Error};
+    ///
+    /// let breaker = CircuitBreaker::default();
+    /// breaker.force_open();
+    /// let open: Error<Box<dyn std::error::Error + Send + Sync>> =
+    ///     Error::Open(breaker.try_acquire().unwrap_err());
+    /// assert!(open.into_boxed().downcast_ref::<CircuitOpen>().is_some());
+    /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+    pub fn into_boxed(self) -> BoxError {
+        match self {
+            Error::Open(open) => Box::new(open),
+            Error::Inner(e) => e.into(),
+        }
+    }
+}
+
 // ===== impl CircuitBreakerLayer =====
 
 /// A tower layer putting a [`CircuitBreaker`] in front of a service.
@@ -67,7 +103,10 @@ impl<R, E> Classify<R, E> for OkIsSuccess {
 ///
 /// The service's error is [`Error<S::Error>`](Error): [`Error::Open`] when
 /// the circuit was open and the inner service was not called,
-/// [`Error::Inner`] for the inner service's own error.
+/// [`Error::Inner`] for the inner service's own error. Over a service
+/// failing with tower's `BoxError` (`Timeout`, `Buffer`), which is not a
+/// `std::error::Error`, add `.map_err(Error::into_boxed)` outside the layer
+/// to get a `BoxError` stack again, as tonic's clients expect.
 ///
 /// # Where the decision is taken: `call`, not `poll_ready`
 ///

@@ -114,7 +114,7 @@
 //!     let Ok(response) = result else { return Outcome::Failure };
 //!     // An immediate error status comes "trailers-only", in the head; a
 //!     // status sent after a body is in the trailers, which a layer does
-//!     // not see: that call counts by its HTTP status.
+//!     // not see: such a call counts as a success.
 //!     match response.headers().get("grpc-status") {
 //!         None => Outcome::Success,
 //!         Some(code) => match Code::from_bytes(code.as_bytes()) {

@@ -284,6 +284,33 @@ async fn a_poll_ready_error_is_inner_and_not_recorded() {
     assert_eq!(calls.load(Ordering::SeqCst), 0);
 }
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[tokio::test]
+async fn over_a_boxed_error_service_into_boxed_gives_a_box_error_stack_again() {
+    let (b, _) = breaker(1);
+    // tower's own middleware (`Timeout`, `Buffer`) fails with a `BoxError`.
+    let (calls, inner) = counting(|_: ()| Err::<(), BoxError>(io::Error::other("boom").into()));
+    let svc = ServiceBuilder::new()
+        .map_err(Error::into_boxed)
+        .layer(CircuitBreakerLayer::new(b.clone()))
+        .service(inner);
+    fn is_box_error_service<S: Service<(), Error = BoxError>>(s: S) -> S {
+        s
+    }
+    let mut svc = is_box_error_service(svc);
+
+    let err = svc.ready().await.unwrap().call(()).await.unwrap_err();
+    assert_eq!(err.downcast_ref::<io::Error>().unwrap().to_string(), "boom");
+    assert_eq!(b.state(), State::Open);
+    let err = svc.ready().await.unwrap().call(()).await.unwrap_err();
+    let open = err
+        .downcast_ref::<svc_breaker::CircuitOpen>()
+        .expect("open");
+    assert_eq!(open.retry_after(), SECS_30);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
 #[test]
 fn the_layer_and_its_service_are_debug_clone_send_sync() {
     fn assert_traits<T: std::fmt::Debug + Clone + Send + Sync + 'static>(_: &T) {}
