@@ -44,6 +44,8 @@
 //!   ([`ManualClock`] in tests).
 //! - **Async.** [`CircuitBreaker::call`] and [`call_with`](CircuitBreaker::call_with)
 //!   run a future under a permit on any executor.
+//! - **tower.** With the `tower` feature, `CircuitBreakerLayer` guards any
+//!   `tower::Service` (a tonic channel, a hyper client).
 //!
 //! Bad settings are rejected by [`CircuitBreaker::new`] with a [`ConfigError`]
 //! naming the setting, never by a panic in the middle of traffic.
@@ -92,8 +94,60 @@
 //! # }
 //! ```
 //!
+//! As a tower layer (feature `tower`), here on a tonic channel; any
+//! `tower::Service` works the same way:
+//!
+//! ```no_run
+//! # #[cfg(feature = "tower")]
+//! # mod example {
+//! use svc_breaker::{CircuitBreaker, CircuitBreakerLayer, Outcome};
+//! use tonic::Code;
+//! use tonic::body::Body;
+//! use tonic::codegen::http::Response;
+//! use tonic::transport::{Channel, Error};
+//! use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+//! use tower::ServiceBuilder;
+//!
+//! /// gRPC's view: transport errors and server-side codes fail, `OK`
+//! /// succeeds, the caller's own mistakes (`NOT_FOUND`, ...) have no effect.
+//! fn classify(result: &Result<Response<Body>, Error>) -> Outcome {
+//!     let Ok(response) = result else { return Outcome::Failure };
+//!     // An immediate error status comes "trailers-only", in the head; a
+//!     // status sent after a body is in the trailers, which a layer does
+//!     // not see: such a call counts as a success.
+//!     match response.headers().get("grpc-status") {
+//!         None => Outcome::Success,
+//!         Some(code) => match Code::from_bytes(code.as_bytes()) {
+//!             Code::Ok => Outcome::Success,
+//!             Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted
+//!             | Code::Internal | Code::Unknown => Outcome::Failure,
+//!             _ => Outcome::Ignored,
+//!         },
+//!     }
+//! }
+//!
+//! async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//!     let channel = Channel::from_static("http://127.0.0.1:50051").connect_lazy();
+//!     let channel = ServiceBuilder::new()
+//!         .layer(CircuitBreakerLayer::new(CircuitBreaker::default()).classify(classify))
+//!         .service(channel);
+//!     // An open circuit fails the call at once: its `Status` has the
+//!     // breaker's `Error::Open` as its source.
+//!     let mut health = HealthClient::new(channel);
+//!     health.check(HealthCheckRequest { service: String::new() }).await?;
+//!     Ok(())
+//! }
+//! # }
+//! ```
+//!
+//! `poll_ready` is the inner service's; the breaker decides in `call`, so a
+//! service made ready and never called holds no half-open trial (see
+//! `CircuitBreakerLayer`).
+//!
 //! # Feature flags
 //!
+//! - `tower` (off): `CircuitBreakerLayer`, the breaker as a tower layer.
+//!   Adds only `tower-service` and `tower-layer`.
 //! - `tracing` (off): logs every transition with [`tracing`](https://docs.rs/tracing),
 //!   at `warn` when the circuit opens and `info` otherwise.
 //!
@@ -102,12 +156,15 @@
 //! The minimum supported Rust version is **1.88**. Raising it is not a
 //! breaking change, but is noted in the changelog.
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod breaker;
 mod call;
 mod clock;
 mod config;
 mod error;
+#[cfg(feature = "tower")]
+mod layer;
 mod loom;
 mod machine;
 mod metrics;
@@ -121,6 +178,11 @@ pub use breaker::CircuitBreaker;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, FailureRate, MAX_HALF_OPEN_CALLS, MAX_WINDOW, OpenBackoff};
 pub use error::{CircuitOpen, ConfigError, Error};
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub use layer::{
+    CircuitBreakerLayer, CircuitBreakerService, Classify, OkIsSuccess, ResponseFuture,
+};
 pub use metrics::Metrics;
 pub use permit::{OwnedPermit, Permit};
 pub use transition::{Outcome, Reason, State, Transition};

@@ -75,7 +75,9 @@
 //!   `svc.client.circuit_breaker.state` (gauge, 1 for the current state) and
 //!   `svc.client.circuit_breaker.transitions` (counter).
 //! - `axum`: `trace_middleware`, a middleware giving every request a server
-//!   span that continues the caller's trace.
+//!   span that continues the caller's trace, and `server::layer()`, the same
+//!   as a tower layer for axum and tonic servers.
+//! - `grpc`: gRPC (tonic 0.14); `server::layer()` for tonic servers.
 //!
 //! # Supported Rust versions
 //!
@@ -94,6 +96,8 @@ mod metrics;
 mod observe;
 mod paths;
 mod request;
+#[cfg(any(feature = "axum", feature = "grpc"))]
+pub mod server;
 mod trace;
 
 pub use client::Client;

@@ -311,17 +311,149 @@ impl Extractor for HeaderExtractor<'_> {
     }
 }
 
+// ===== server spans =====
+
+/// The server span of one request, for [`trace_middleware`] and
+/// [`server::layer`](crate::server::layer): one home for its name, its
+/// attributes and how a response marks it.
+///
+/// HTTP: `otel.name = "{method} {route}"` (the route when axum matched
+/// one, else the method alone), `http.request.method`, `url.path`,
+/// `http.route`. gRPC (a `content-type` of `application/grpc` and a path
+/// `/{service}/{method}`): `otel.name = "{service}/{method}"`,
+/// `rpc.system = "grpc"`, `rpc.service`, `rpc.method`, as OpenTelemetry's
+/// RPC conventions say. Both continue the caller's trace from the request's
+/// headers ([`continue_trace`]).
+#[cfg(any(feature = "axum", feature = "grpc"))]
+#[derive(Debug)]
+pub(crate) struct ServerSpan {
+    pub(crate) span: tracing::Span,
+    grpc: bool,
+}
+
+#[cfg(any(feature = "axum", feature = "grpc"))]
+impl ServerSpan {
+    /// The span for `request`, already a child of the caller's span when
+    /// the request carries a trace context.
+    pub(crate) fn new<B>(request: &http::Request<B>) -> ServerSpan {
+        use tracing::field::Empty;
+
+        let method = request.method();
+        let path = request.uri().path();
+        let (span, grpc) = match grpc_method(request) {
+            Some((service, rpc)) => (
+                tracing::info_span!(
+                    "gRPC request",
+                    otel.kind = "server",
+                    // `/{service}/{method}` without its leading slash.
+                    otel.name = &path[1..],
+                    otel.status_code = Empty,
+                    rpc.system = "grpc",
+                    rpc.service = service,
+                    rpc.method = rpc,
+                    rpc.grpc.status_code = Empty,
+                    http.request.method = %method,
+                    url.path = path,
+                    http.response.status_code = Empty,
+                ),
+                true,
+            ),
+            None => {
+                let route = matched_path(request);
+                let span = tracing::info_span!(
+                    "HTTP request",
+                    otel.kind = "server",
+                    otel.name = Empty,
+                    otel.status_code = Empty,
+                    http.request.method = %method,
+                    url.path = path,
+                    http.route = route,
+                    http.response.status_code = Empty,
+                );
+                match route {
+                    Some(route) => span.record("otel.name", format_args!("{method} {route}")),
+                    None => span.record("otel.name", method.as_str()),
+                };
+                (span, false)
+            }
+        };
+        continue_trace(&span, request.headers());
+        ServerSpan { span, grpc }
+    }
+
+    /// Records the response head: `http.response.status_code`, and for
+    /// gRPC the `grpc-status` of a trailers-only response (the one an
+    /// immediate error `Status` is sent as) as `rpc.grpc.status_code`.
+    /// `otel.status_code = "ERROR"` for a 5xx, and for the gRPC codes
+    /// OpenTelemetry calls server errors: `UNKNOWN`, `DEADLINE_EXCEEDED`,
+    /// `UNIMPLEMENTED`, `INTERNAL`, `UNAVAILABLE`, `DATA_LOSS`. A status
+    /// sent in trailers, after a body, is not seen here.
+    pub(crate) fn record<B>(&self, response: &http::Response<B>) {
+        let status = response.status();
+        self.span
+            .record("http.response.status_code", i64::from(status.as_u16()));
+        let mut error = status.is_server_error();
+        if self.grpc
+            && let Some(code) = response.headers().get("grpc-status").and_then(grpc_code)
+        {
+            self.span.record("rpc.grpc.status_code", i64::from(code));
+            error |= matches!(code, 2 | 4 | 12 | 13 | 14 | 15);
+        }
+        if error {
+            self.span.record("otel.status_code", "ERROR");
+        }
+    }
+}
+
+/// `(service, method)` of a gRPC request: `content-type: application/grpc`
+/// (or `application/grpc+proto`, ...) and a path `/{service}/{method}`.
+#[cfg(any(feature = "axum", feature = "grpc"))]
+fn grpc_method<B>(request: &http::Request<B>) -> Option<(&str, &str)> {
+    let content_type = request
+        .headers()
+        .get(http::header::CONTENT_TYPE)?
+        .as_bytes();
+    let rest = content_type.strip_prefix(b"application/grpc")?;
+    if !(rest.is_empty() || rest[0] == b'+' || rest[0] == b';') {
+        return None;
+    }
+    let (service, method) = request.uri().path().strip_prefix('/')?.split_once('/')?;
+    (!service.is_empty() && !method.is_empty() && !method.contains('/'))
+        .then_some((service, method))
+}
+
+/// A `grpc-status` value: a decimal code from 0 to 16.
+#[cfg(any(feature = "axum", feature = "grpc"))]
+fn grpc_code(value: &HeaderValue) -> Option<u8> {
+    let code: u8 = value.to_str().ok()?.parse().ok()?;
+    (code <= 16).then_some(code)
+}
+
+/// The route axum matched, when the span is made inside an axum router.
+#[cfg(any(feature = "axum", feature = "grpc"))]
+fn matched_path<B>(request: &http::Request<B>) -> Option<&str> {
+    #[cfg(feature = "axum")]
+    if let Some(path) = request.extensions().get::<axum::extract::MatchedPath>() {
+        return Some(path.as_str());
+    }
+    let _ = request;
+    None
+}
+
 // ===== axum =====
 
 /// An axum middleware that gives every request a server span continuing the
 /// caller's trace (see [`continue_trace`]).
 ///
-/// The span is named `HTTP {method} {route}` in OpenTelemetry
+/// The span is named `{method} {route}` in OpenTelemetry
 /// (`otel.kind = "server"`) and records `http.request.method`, `url.path`,
 /// `http.route` (when the router matched one) and
 /// `http.response.status_code`; a 5xx sets `otel.status_code = "ERROR"`.
 /// Handlers run inside it, so their own spans and their calls through a
-/// [`Client`](crate::Client) join the same trace.
+/// [`Client`](crate::Client) join the same trace. gRPC requests get the
+/// RPC attributes described at [`server`](crate::server).
+/// [`server::layer()`](crate::server::layer) does the same as a tower
+/// layer, for axum and tonic servers alike.
 ///
 /// # Example
 ///
@@ -339,37 +471,10 @@ pub async fn trace_middleware(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use tracing::Instrument;
-    use tracing::field::Empty;
 
-    let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map(|p| p.as_str().to_owned());
-    let name = match &route {
-        Some(route) => format!("{method} {route}"),
-        None => method.to_string(),
-    };
-    let span = tracing::info_span!(
-        "HTTP request",
-        otel.kind = "server",
-        otel.name = %name,
-        otel.status_code = Empty,
-        http.request.method = %method,
-        url.path = %request.uri().path(),
-        http.route = Empty,
-        http.response.status_code = Empty,
-    );
-    if let Some(route) = &route {
-        span.record("http.route", route.as_str());
-    }
-    continue_trace(&span, request.headers());
-    let response = next.run(request).instrument(span.clone()).await;
-    let status = response.status();
-    span.record("http.response.status_code", i64::from(status.as_u16()));
-    if status.is_server_error() {
-        span.record("otel.status_code", "ERROR");
-    }
+    let server = ServerSpan::new(&request);
+    let response = next.run(request).instrument(server.span.clone()).await;
+    server.record(&response);
     response
 }
 

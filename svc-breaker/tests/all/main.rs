@@ -10,3 +10,5 @@ mod call;
 mod concurrency;
 mod config;
 mod model;
+#[cfg(feature = "tower")]
+mod tower;
