@@ -96,6 +96,12 @@
 //!
 //! - `tracing` (off): logs every transition with [`tracing`](https://docs.rs/tracing),
 //!   at `warn` when the circuit opens and `info` otherwise.
+//! - `serde` (off): [`Config`], [`FailureRate`] and [`OpenBackoff`]
+//!   deserialize from (and serialize to) files, with durations written as
+//!   [`parse_duration`] reads them (`"30s"`); see
+//!   [`Config`'s documentation](Config#from-a-file-feature-serde), and
+//!   [`serde_duration`] for durations in a service's own settings. Adds
+//!   only `serde`.
 //!
 //! # Supported Rust versions
 //!
@@ -107,6 +113,7 @@ mod breaker;
 mod call;
 mod clock;
 mod config;
+mod duration;
 mod error;
 mod loom;
 mod machine;
@@ -120,6 +127,9 @@ mod word;
 pub use breaker::CircuitBreaker;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, FailureRate, MAX_HALF_OPEN_CALLS, MAX_WINDOW, OpenBackoff};
+#[cfg(feature = "serde")]
+pub use duration::serde_duration;
+pub use duration::{ParseDurationError, format_duration, parse_duration};
 pub use error::{CircuitOpen, ConfigError, Error};
 pub use metrics::Metrics;
 pub use permit::{OwnedPermit, Permit};

@@ -9,4 +9,6 @@ mod breaker;
 mod call;
 mod concurrency;
 mod config;
+#[cfg(feature = "serde")]
+mod files;
 mod model;
