@@ -430,6 +430,32 @@ impl Config {
     }
 }
 
+// ===== for wrappers =====
+
+impl Config {
+    /// The breaker settings every origin gets (`None`: no breaker), for a
+    /// wrapper that changes one of them and keeps the others (svc-client's
+    /// `ClientConfig::from_env`). Hooks added with
+    /// [`on_transition`](Config::on_transition) are kept apart and not
+    /// included.
+    ///
+    /// ```
+    /// use svc_httpclient::{CircuitBreakerConfig, Config};
+    ///
+    /// let config = Config::default();
+    /// let breaker = config.circuit_breaker_config().cloned().unwrap_or_default();
+    /// let config = config.circuit_breaker(Some(breaker.failure_threshold(3)));
+    /// assert_eq!(
+    ///     config.circuit_breaker_config(),
+    ///     Some(&CircuitBreakerConfig::default().failure_threshold(3)),
+    /// );
+    /// assert_eq!(Config::default().circuit_breaker(None).circuit_breaker_config(), None);
+    /// ```
+    pub fn circuit_breaker_config(&self) -> Option<&CircuitBreakerConfig> {
+        self.circuit_breaker.as_ref()
+    }
+}
+
 // ===== crate access =====
 
 impl Config {

@@ -16,4 +16,5 @@ mod no_ca_bundle;
 mod outcomes;
 mod paths;
 mod redaction;
+mod settings;
 mod trace;
