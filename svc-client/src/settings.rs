@@ -152,7 +152,7 @@ impl ClientConfig {
         service: &str,
     ) -> Result<ClientConfig, Error> {
         // A setting is blamed only for what it changed.
-        self.http.validate().map_err(Error::http_config)?;
+        self.validate()?;
         for setting in Setting::ALL {
             let variable = setting.variable(service).map_err(Error::from)?;
             let value = match registry.var(&variable) {
