@@ -9,25 +9,7 @@
 //! but `std`, so the breaker keeps its empty dependency list. Two parsers
 //! would drift: one accepting `1.5s` or `30 s`, the other not.
 //!
-//! The grammar is deliberately small and exact, like the duration syntax of
-//! Go's `time.ParseDuration` without its fractions and signs:
-//!
-//! ```text
-//! duration = number unit { number unit }      e.g. 250ms, 2s, 1h30m, 2s500ms
-//! number   = digit { digit }                  decimal, no sign, no fraction
-//! unit     = "ns" | "us" | "µs" | "ms" | "s" | "m" | "h"
-//! ```
-//!
-//! - Whitespace around the whole value is ignored; inside it is an error.
-//! - A unit is always required, even for zero (`0s`): `250` could mean
-//!   milliseconds or seconds, and guessing is how a 250 s timeout happens.
-//! - In a compound value each unit appears once, from the largest to the
-//!   smallest (`1m30s`, not `30s1m` or `1s1s`).
-//! - Units are lower case: `m` is minutes, and `M`, `S` or `MS` are errors.
-//! - Fractions (`1.5s`), signs (`-1s`, `+1s`), days and longer units are
-//!   errors: write `1500ms`, `24h`.
-//! - A value that does not fit a [`Duration`] (about 584 942 years) is an
-//!   error, never a wrap-around or a saturated value.
+//! The grammar is documented on [`parse_duration`], for users.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -36,8 +18,29 @@ use std::time::Duration;
 /// What every duration setting expects, for error messages.
 const EXPECTED: &str = "a duration such as 250ms, 2s or 1m";
 
-/// Parses a duration such as `250ms`, `2s`, `1m` or `1m30s`; see the
-/// grammar in the [module documentation](self).
+/// Parses a duration such as `250ms`, `2s`, `1m` or `1m30s`: the one
+/// duration format of the svc crates (their environment variables and
+/// configuration files).
+///
+/// The grammar is deliberately small and exact, like the duration syntax of
+/// Go's `time.ParseDuration` without its fractions and signs:
+///
+/// ```text
+/// duration = number unit { number unit }      e.g. 250ms, 2s, 1h30m, 2s500ms
+/// number   = digit { digit }                  decimal, no sign, no fraction
+/// unit     = "ns" | "us" | "µs" | "ms" | "s" | "m" | "h"
+/// ```
+///
+/// - Whitespace around the whole value is ignored; inside it is an error.
+/// - A unit is always required, even for zero (`0s`): `250` could mean
+///   milliseconds or seconds, and guessing is how a 250 s timeout happens.
+/// - In a compound value each unit appears once, from the largest to the
+///   smallest (`1m30s`, not `30s1m` or `1s1s`).
+/// - Units are lower case: `m` is minutes, and `M`, `S` or `MS` are errors.
+/// - Fractions (`1.5s`), signs (`-1s`, `+1s`), days and longer units are
+///   errors: write `1500ms`, `24h`.
+/// - A value that does not fit a [`Duration`] (about 584 942 years) is an
+///   error, never a wrap-around or a saturated value.
 ///
 /// # Errors
 ///
