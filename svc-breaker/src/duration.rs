@@ -203,10 +203,9 @@ enum Problem {
 }
 
 impl ParseDurationError {
-    /// What a valid value looks like: `a duration such as 250ms, 2s or 1m`.
-    pub fn expected(&self) -> &'static str {
-        EXPECTED
-    }
+    /// What a valid value looks like, for messages about a setting:
+    /// `a duration such as 250ms, 2s or 1m`.
+    pub const EXPECTED: &'static str = EXPECTED;
 
     /// True when the value was well formed but too large for a
     /// [`Duration`].

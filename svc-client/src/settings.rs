@@ -225,7 +225,7 @@ impl ClientConfig {
 fn expected(setting: Setting) -> &'static str {
     match setting {
         Setting::Timeout | Setting::AttemptTimeout | Setting::BreakerResetTimeout => {
-            "a duration such as 250ms, 2s or 1m"
+            svc_breaker::ParseDurationError::EXPECTED
         }
         Setting::MaxRetries | Setting::BreakerFailureThreshold => WHOLE_NUMBER,
     }
