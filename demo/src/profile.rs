@@ -19,7 +19,8 @@
 //! The clients are made once at startup, as the seed's initialisation
 //! pattern does: auth is required (startup fails without `AUTH_SVC_URL`),
 //! chat only if `CHAT_SVC_URL` is configured. Their settings come from the
-//! environment (see [`settings_from_env`]).
+//! environment next to those URLs, as `svc-client` reads them
+//! (`AUTH_SVC_TIMEOUT=2s`, see [`default_settings`]).
 
 use crate::backend::{Message, User};
 use crate::telemetry;
@@ -88,80 +89,64 @@ pub struct Profiles {
     chat: Option<Client>,
 }
 
-/// The settings of both clients, from the environment; unset variables keep
-/// the defaults in parentheses:
+/// The demo's client settings where the environment sets none: tighter
+/// than the library's defaults, so that a failing dependency costs a
+/// visitor at most 2 s.
 ///
-/// | variable | setting |
+/// Each client reads its own variables over them, next to its URL, as
+/// [`ClientConfig::apply_settings`] does (`svc-client` documents the
+/// format: durations as `250ms`, `2s`, `1m`):
+///
+/// | variable (`AUTH_SVC_*` for auth, `CHAT_SVC_*` for chat) | setting (default here) |
 /// |---|---|
-/// | `CLIENT_TIMEOUT_MS` | whole call, retries included (2000) |
-/// | `CLIENT_ATTEMPT_TIMEOUT_MS` | one attempt (500) |
-/// | `CLIENT_MAX_RETRIES` | retries after the first attempt (2) |
-/// | `BREAKER_FAILURE_THRESHOLD` | consecutive failures that open the circuit (5) |
-/// | `BREAKER_RESET_TIMEOUT_MS` | open time before a trial (30000, the seed's) |
-///
-/// # Errors
-///
-/// A message naming the variable that is not a number.
-pub fn settings_from_env() -> Result<ClientConfig, String> {
-    settings_from(|name| std::env::var(name).ok())
-}
-
-/// [`settings_from_env`] on any source of variables.
-///
-/// # Errors
-///
-/// A message naming the variable that is not a number.
+/// | `AUTH_SVC_TIMEOUT` | whole call, retries included (`2s`) |
+/// | `AUTH_SVC_ATTEMPT_TIMEOUT` | one attempt (`500ms`) |
+/// | `AUTH_SVC_MAX_RETRIES` | retries after the first attempt (`2`) |
+/// | `AUTH_SVC_BREAKER_FAILURE_THRESHOLD` | consecutive failures that open the circuit (`5`) |
+/// | `AUTH_SVC_BREAKER_RESET_TIMEOUT` | open time before a trial (`30s`, the seed's) |
 ///
 /// ```
-/// let config = svc_demo::profile::settings_from(|name| {
-///     (name == "CLIENT_MAX_RETRIES").then(|| "1".to_owned())
-/// })
-/// .unwrap();
+/// use svc_client::Registry;
+/// use svc_demo::profile::default_settings;
+///
+/// let registry = Registry::from_vars([("AUTH_SVC_MAX_RETRIES", "1")]);
+/// let config = default_settings().apply_settings(&registry, "auth-svc").unwrap();
 /// # let _ = config;
-/// let err = svc_demo::profile::settings_from(|_| Some("soon".to_owned())).unwrap_err();
-/// assert!(err.contains("CLIENT_TIMEOUT_MS"));
+/// let registry = Registry::from_vars([("AUTH_SVC_TIMEOUT", "soon")]);
+/// let err = default_settings().apply_settings(&registry, "auth-svc").unwrap_err();
+/// assert!(err.to_string().contains("AUTH_SVC_TIMEOUT"));
 /// ```
-pub fn settings_from(var: impl Fn(&str) -> Option<String>) -> Result<ClientConfig, String> {
-    let number = |name: &str, default: u64| -> Result<u64, String> {
-        match var(name).filter(|v| !v.is_empty()) {
-            None => Ok(default),
-            Some(v) => v
-                .parse()
-                .map_err(|_| format!("{name} is not a whole number: `{v}`")),
-        }
-    };
-    let timeout = number("CLIENT_TIMEOUT_MS", 2000)?;
-    let attempt_timeout = number("CLIENT_ATTEMPT_TIMEOUT_MS", 500)?;
-    let max_retries = number("CLIENT_MAX_RETRIES", 2)?;
-    let threshold = number("BREAKER_FAILURE_THRESHOLD", 5)?;
-    let reset = number("BREAKER_RESET_TIMEOUT_MS", 30_000)?;
-    let too_big = |name: &str| format!("{name} is too large");
-    Ok(ClientConfig::default()
-        .timeout(Duration::from_millis(timeout))
-        .attempt_timeout(Duration::from_millis(attempt_timeout))
-        .max_retries(u32::try_from(max_retries).map_err(|_| too_big("CLIENT_MAX_RETRIES"))?)
-        .circuit_breaker(Some(
-            CircuitBreakerConfig::default()
-                .failure_threshold(
-                    u32::try_from(threshold).map_err(|_| too_big("BREAKER_FAILURE_THRESHOLD"))?,
-                )
-                .reset_timeout(Duration::from_millis(reset)),
-        )))
+pub fn default_settings() -> ClientConfig {
+    ClientConfig::default()
+        .timeout(Duration::from_secs(2))
+        .attempt_timeout(Duration::from_millis(500))
+        .max_retries(2)
+        .circuit_breaker(Some(CircuitBreakerConfig::default()))
 }
 
 impl Profiles {
     /// The seed's initialisation pattern: auth is required, chat optional.
+    /// `defaults` are the settings of both clients (the service passes
+    /// [`default_settings`]); each one's variables in `registry`
+    /// (`AUTH_SVC_TIMEOUT`, `CHAT_SVC_TIMEOUT`...) override them.
     ///
     /// # Errors
     ///
-    /// When `auth-svc` is not configured or its URL is invalid (the message
-    /// names the variable).
-    pub fn from_registry(registry: &Registry, config: ClientConfig) -> Result<Self, String> {
-        let auth = Client::from_registry(registry, "auth-svc", config.clone())
+    /// When `auth-svc` is not configured, its URL is invalid or one of its
+    /// settings is (the message names the variable). A misconfigured chat
+    /// is logged and served without.
+    pub fn from_registry(registry: &Registry, defaults: ClientConfig) -> Result<Self, String> {
+        let auth = defaults
+            .clone()
+            .apply_settings(registry, "auth-svc")
+            .and_then(|config| Client::from_registry(registry, "auth-svc", config))
             .map_err(|err| format!("auth service required: {err}"))?;
         // Optional dependency: check, but do not fail.
         let chat = if registry.is_configured("chat-svc") {
-            match Client::from_registry(registry, "chat-svc", config) {
+            let chat = defaults
+                .apply_settings(registry, "chat-svc")
+                .and_then(|config| Client::from_registry(registry, "chat-svc", config));
+            match chat {
                 Ok(chat) => Some(chat),
                 Err(err) => {
                     tracing::warn!(error = %err, "chat service misconfigured, serving without messages");

@@ -30,6 +30,41 @@ pub(crate) type Listener = Arc<dyn Fn(&Transition) + Send + Sync + 'static>;
 /// Two configs are equal when their settings are equal and they share the
 /// same clock and listener (by pointer).
 ///
+/// # From a file (feature `serde`)
+///
+/// `Config`, [`FailureRate`] and [`OpenBackoff`] deserialize from any serde
+/// format (TOML, JSON, YAML) under the setters' names: `failure_threshold`,
+/// `reset_timeout`, `half_open_max_calls`, `success_threshold`,
+/// `failure_rate` (`threshold_percent`, `window`, `min_calls`,
+/// `slow_call_duration`, `slow_call_threshold_percent`), `open_backoff`
+/// (`max`, required, `multiplier`, `jitter_percent`), `max_half_open_wait`
+/// and `name`. Durations are strings in the format of [`parse_duration`]
+/// (`"250ms"`, `"30s"`, `"1m30s"`). A missing field keeps its default, an
+/// unknown one is an error, and the result is [validated](Config::validate)
+/// while it is read, so a threshold of 0 fails there with the setting
+/// named. The clock and the transition listeners are code, not data: they
+/// keep their defaults. `Serialize` writes the same format (without them).
+///
+/// ```
+/// # #[cfg(feature = "serde")] {
+/// use std::time::Duration;
+/// use svc_breaker::Config;
+///
+/// let config: Config = serde_json::from_str(
+///     r#"{ "failure_threshold": 3, "reset_timeout": "1m30s" }"#,
+/// )?;
+/// assert_eq!(
+///     config,
+///     Config::default().failure_threshold(3).reset_timeout(Duration::from_secs(90)),
+/// );
+/// let err = serde_json::from_str::<Config>(r#"{ "failure_threshold": 0 }"#).unwrap_err();
+/// assert!(err.to_string().contains("failure_threshold must be at least 1"));
+/// # }
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+///
+/// [`parse_duration`]: crate::parse_duration
+///
 /// # Example
 ///
 /// ```
@@ -47,6 +82,11 @@ pub(crate) type Listener = Arc<dyn Fn(&Transition) + Send + Sync + 'static>;
 /// # Ok::<(), svc_breaker::ConfigError>(())
 /// ```
 #[derive(Clone)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(try_from = "file::RawConfig", into = "file::RawConfig")
+)]
 pub struct Config {
     pub(crate) failure_threshold: u32,
     pub(crate) reset_timeout: Duration,
@@ -356,6 +396,11 @@ impl fmt::Debug for Config {
 /// assert!(config.validate().is_ok());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(try_from = "file::RawFailureRate", into = "file::RawFailureRate")
+)]
 pub struct FailureRate {
     pub(crate) threshold_percent: u32,
     pub(crate) window: u32,
@@ -494,6 +539,11 @@ impl FailureRate {
 /// assert!(config.validate().is_ok());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(try_from = "file::RawOpenBackoff", into = "file::RawOpenBackoff")
+)]
 pub struct OpenBackoff {
     pub(crate) max: Duration,
     pub(crate) multiplier: u32,
@@ -558,5 +608,199 @@ impl OpenBackoff {
             ));
         }
         Ok(())
+    }
+}
+
+// ===== serde =====
+
+/// The file format of [`Config`], [`FailureRate`] and [`OpenBackoff`]
+/// (feature `serde`): the settings under the setters' names, durations as
+/// strings (`"30s"`), unknown fields rejected, missing ones at their
+/// defaults, and the result validated as [`CircuitBreaker::new`] would, so a
+/// bad file fails where it is read, naming the setting.
+///
+/// [`CircuitBreaker::new`]: crate::CircuitBreaker::new
+#[cfg(feature = "serde")]
+mod file {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Serialize};
+
+    use super::{Config, FailureRate, OpenBackoff};
+    use crate::error::ConfigError;
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct RawConfig {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        failure_threshold: Option<u32>,
+        #[serde(
+            default,
+            with = "crate::serde_duration::option",
+            skip_serializing_if = "Option::is_none"
+        )]
+        reset_timeout: Option<Duration>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        half_open_max_calls: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        success_threshold: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        failure_rate: Option<FailureRate>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        open_backoff: Option<OpenBackoff>,
+        #[serde(
+            default,
+            with = "crate::serde_duration::option",
+            skip_serializing_if = "Option::is_none"
+        )]
+        max_half_open_wait: Option<Duration>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    }
+
+    impl TryFrom<RawConfig> for Config {
+        type Error = ConfigError;
+
+        fn try_from(raw: RawConfig) -> Result<Config, ConfigError> {
+            let mut config = Config::default();
+            if let Some(n) = raw.failure_threshold {
+                config = config.failure_threshold(n);
+            }
+            if let Some(d) = raw.reset_timeout {
+                config = config.reset_timeout(d);
+            }
+            if let Some(n) = raw.half_open_max_calls {
+                config = config.half_open_max_calls(n);
+            }
+            if let Some(n) = raw.success_threshold {
+                config = config.success_threshold(n);
+            }
+            if let Some(rate) = raw.failure_rate {
+                config = config.failure_rate(rate);
+            }
+            if let Some(backoff) = raw.open_backoff {
+                config = config.open_backoff(backoff);
+            }
+            config = config.max_half_open_wait(raw.max_half_open_wait);
+            if let Some(name) = raw.name {
+                config = config.name(name);
+            }
+            config.validate()?;
+            Ok(config)
+        }
+    }
+
+    impl From<Config> for RawConfig {
+        fn from(config: Config) -> RawConfig {
+            RawConfig {
+                failure_threshold: Some(config.failure_threshold),
+                reset_timeout: Some(config.reset_timeout),
+                half_open_max_calls: Some(config.half_open_max_calls),
+                success_threshold: Some(config.success_threshold),
+                failure_rate: config.failure_rate,
+                open_backoff: config.open_backoff,
+                max_half_open_wait: config.max_half_open_wait,
+                name: config.name.as_deref().map(str::to_owned),
+            }
+        }
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct RawFailureRate {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        threshold_percent: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        window: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        min_calls: Option<u32>,
+        #[serde(
+            default,
+            with = "crate::serde_duration::option",
+            skip_serializing_if = "Option::is_none"
+        )]
+        slow_call_duration: Option<Duration>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        slow_call_threshold_percent: Option<u32>,
+    }
+
+    impl TryFrom<RawFailureRate> for FailureRate {
+        type Error = ConfigError;
+
+        fn try_from(raw: RawFailureRate) -> Result<FailureRate, ConfigError> {
+            let mut rate = FailureRate::default();
+            if let Some(p) = raw.threshold_percent {
+                rate = rate.threshold_percent(p);
+            }
+            if let Some(n) = raw.window {
+                rate = rate.window(n);
+            }
+            if let Some(n) = raw.min_calls {
+                rate = rate.min_calls(n);
+            }
+            match (raw.slow_call_duration, raw.slow_call_threshold_percent) {
+                (Some(d), p) => rate = rate.slow_calls(d, p.unwrap_or(100)),
+                (None, Some(_)) => {
+                    return Err(ConfigError::new(
+                        "failure_rate.slow_call_threshold_percent",
+                        "needs failure_rate.slow_call_duration",
+                    ));
+                }
+                (None, None) => {}
+            }
+            rate.validate()?;
+            Ok(rate)
+        }
+    }
+
+    impl From<FailureRate> for RawFailureRate {
+        fn from(rate: FailureRate) -> RawFailureRate {
+            let slow = rate.slow_call_duration.is_some();
+            RawFailureRate {
+                threshold_percent: Some(rate.threshold_percent),
+                window: Some(rate.window),
+                min_calls: rate.min_calls,
+                slow_call_duration: rate.slow_call_duration,
+                slow_call_threshold_percent: slow.then_some(rate.slow_call_threshold_percent),
+            }
+        }
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct RawOpenBackoff {
+        #[serde(with = "crate::serde_duration")]
+        max: Duration,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        multiplier: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        jitter_percent: Option<u32>,
+    }
+
+    impl TryFrom<RawOpenBackoff> for OpenBackoff {
+        type Error = ConfigError;
+
+        fn try_from(raw: RawOpenBackoff) -> Result<OpenBackoff, ConfigError> {
+            let mut backoff = OpenBackoff::new(raw.max);
+            if let Some(m) = raw.multiplier {
+                backoff = backoff.multiplier(m);
+            }
+            if let Some(p) = raw.jitter_percent {
+                backoff = backoff.jitter_percent(p);
+            }
+            // `max` against `reset_timeout` is checked with the whole config.
+            backoff.validate(Duration::ZERO)?;
+            Ok(backoff)
+        }
+    }
+
+    impl From<OpenBackoff> for RawOpenBackoff {
+        fn from(backoff: OpenBackoff) -> RawOpenBackoff {
+            RawOpenBackoff {
+                max: backoff.max,
+                multiplier: Some(backoff.multiplier),
+                jitter_percent: Some(backoff.jitter_percent),
+            }
+        }
     }
 }

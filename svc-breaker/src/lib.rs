@@ -150,6 +150,12 @@
 //!   Adds only `tower-service` and `tower-layer`.
 //! - `tracing` (off): logs every transition with [`tracing`](https://docs.rs/tracing),
 //!   at `warn` when the circuit opens and `info` otherwise.
+//! - `serde` (off): [`Config`], [`FailureRate`] and [`OpenBackoff`]
+//!   deserialize from (and serialize to) files, with durations written as
+//!   [`parse_duration`] reads them (`"30s"`); see
+//!   [`Config`'s documentation](Config#from-a-file-feature-serde), and
+//!   [`serde_duration`] for durations in a service's own settings. Adds
+//!   only `serde`.
 //!
 //! # Supported Rust versions
 //!
@@ -162,6 +168,7 @@ mod breaker;
 mod call;
 mod clock;
 mod config;
+mod duration;
 mod error;
 #[cfg(feature = "tower")]
 mod layer;
@@ -177,6 +184,9 @@ mod word;
 pub use breaker::CircuitBreaker;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, FailureRate, MAX_HALF_OPEN_CALLS, MAX_WINDOW, OpenBackoff};
+#[cfg(feature = "serde")]
+pub use duration::serde_duration;
+pub use duration::{ParseDurationError, format_duration, parse_duration};
 pub use error::{CircuitOpen, ConfigError, Error};
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]

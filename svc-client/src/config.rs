@@ -7,6 +7,7 @@ use std::time::Duration;
 use svc_httpclient::AttemptObserver;
 
 use crate::decode::DEFAULT_DECODE_LIMIT;
+use crate::error::Error;
 use crate::{CircuitBreakerConfig, reqwest};
 
 /// Settings of a [`Client`](crate::Client). `Default` gives the defaults of
@@ -41,6 +42,61 @@ use crate::{CircuitBreakerConfig, reqwest};
 ///             .reset_timeout(Duration::from_secs(15)),
 ///     ));
 /// # let _ = config;
+/// ```
+///
+/// # From the environment
+///
+/// [`ClientConfig::from_env`] reads `AUTH_SVC_TIMEOUT`,
+/// `AUTH_SVC_ATTEMPT_TIMEOUT`, `AUTH_SVC_MAX_RETRIES`,
+/// `AUTH_SVC_BREAKER_FAILURE_THRESHOLD` and `AUTH_SVC_BREAKER_RESET_TIMEOUT`
+/// next to `AUTH_SVC_URL`; [`from_registry`](ClientConfig::from_registry)
+/// reads them from a [`Registry`](crate::Registry) snapshot and
+/// [`apply_settings`](ClientConfig::apply_settings) over a config of your
+/// own.
+///
+/// # From a file (feature `serde`)
+///
+/// `ClientConfig` deserializes from any serde format (TOML, JSON, YAML),
+/// one table per service, with the names of the setters: every field of
+/// [`svc_httpclient::Config`]'s file format (`timeout`, `attempt_timeout`,
+/// `max_retries`, `circuit_breaker`, `backoff`, `retry_budget`,
+/// `max_retry_after`, `retry_statuses`, `user_agent`,
+/// `generate_idempotency_keys`, `max_origins`, `origin_idle_timeout`; see
+/// its documentation) and the facade's own `decode_limit` (bytes),
+/// `call_span` and `shared_pool` (bools). Durations are strings such as
+/// `"250ms"`, `"2s"`, `"1m30s"`; `circuit_breaker = false` turns the
+/// breaker off. A missing field keeps its default, an unknown one is an
+/// error, and every value is validated while the file is read, the error
+/// naming the setting. Code stays in code: observers, the meter, the
+/// `reqwest::Client` of [`http_client`](ClientConfig::http_client); and
+/// `peer_service` and `log_failures` are the facade's to set (an error in
+/// a file).
+///
+/// ```
+/// # #[cfg(feature = "serde")] {
+/// use std::collections::BTreeMap;
+/// use svc_client::{ClientConfig, Registry};
+///
+/// let file = r#"
+///     [auth-svc]
+///     timeout = "2s"
+///     max_retries = 1
+///     circuit_breaker = { failure_threshold = 3, reset_timeout = "15s" }
+///
+///     [chat-svc]
+///     timeout = "500ms"
+///     circuit_breaker = false
+/// "#;
+/// let mut services: BTreeMap<String, ClientConfig> = toml::from_str(file).unwrap();
+/// // An operator's variables still win over the file.
+/// let registry = Registry::from_vars([("AUTH_SVC_MAX_RETRIES", "0")]);
+/// let auth = services.remove("auth-svc").unwrap().apply_settings(&registry, "auth-svc")?;
+/// # let _ = auth;
+///
+/// let err = toml::from_str::<ClientConfig>("max_retries = -1").unwrap_err();
+/// assert!(err.message().contains("expected u32"), "{err}");
+/// # }
+/// # Ok::<(), svc_client::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct ClientConfig {
@@ -216,5 +272,104 @@ impl fmt::Debug for ClientConfig {
             .field("call_span", &self.call_span)
             .field("pool", &pool)
             .finish_non_exhaustive()
+    }
+}
+
+impl ClientConfig {
+    /// Checks the facade's own settings and the `svc-httpclient` ones, as
+    /// building a [`Client`](crate::Client) does.
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        if self.decode_limit == 0 {
+            return Err(Error::config("decode_limit", "must be at least 1 byte"));
+        }
+        self.http.validate().map_err(Error::http_config)
+    }
+}
+
+// ===== serde =====
+
+/// The file format (feature `serde`): every field of `svc-httpclient`'s
+/// `Config` file format, and the facade's own (`decode_limit`,
+/// `call_span`, `shared_pool`), in one table.
+///
+/// serde cannot combine `flatten` with `deny_unknown_fields`, so the
+/// facade reads its own fields and hands the rest, as one table, to
+/// `svc_httpclient::Config`'s `Deserialize`, which rejects unknown fields
+/// and validates. The `svc-httpclient` fields thus have one definition,
+/// there, and a field added to it is accepted here with no change.
+#[cfg(feature = "serde")]
+mod file {
+    use std::fmt;
+
+    use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+
+    use super::{ClientConfig, Pool};
+
+    impl<'de> Deserialize<'de> for ClientConfig {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            deserializer.deserialize_map(ClientConfigVisitor)
+        }
+    }
+
+    struct ClientConfigVisitor;
+
+    impl<'de> Visitor<'de> for ClientConfigVisitor {
+        type Value = ClientConfig;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a table of client settings")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ClientConfig, A::Error> {
+            let mut http = serde_json::Map::new();
+            let mut decode_limit: Option<u64> = None;
+            let mut call_span: Option<bool> = None;
+            let mut shared_pool: Option<bool> = None;
+            fn once<T, E: de::Error>(
+                slot: &mut Option<T>,
+                key: &'static str,
+                value: T,
+            ) -> Result<(), E> {
+                match slot.replace(value) {
+                    Some(_) => Err(E::duplicate_field(key)),
+                    None => Ok(()),
+                }
+            }
+            while let Some(key) = map.next_key::<String>()? {
+                match key.as_str() {
+                    "decode_limit" => once(&mut decode_limit, "decode_limit", map.next_value()?)?,
+                    "call_span" => once(&mut call_span, "call_span", map.next_value()?)?,
+                    "shared_pool" => once(&mut shared_pool, "shared_pool", map.next_value()?)?,
+                    // The facade sets them itself: a file's value would be
+                    // silently replaced.
+                    "peer_service" | "log_failures" => {
+                        return Err(de::Error::custom(format_args!(
+                            "`{key}` is set by svc-client itself (the service's name; one log \
+                             line per failed call) and cannot be set in a client's settings"
+                        )));
+                    }
+                    _ => {
+                        let value: serde_json::Value = map.next_value()?;
+                        if http.insert(key, value).is_some() {
+                            return Err(de::Error::custom("a field is set twice"));
+                        }
+                    }
+                }
+            }
+            let http = svc_httpclient::Config::deserialize(serde_json::Value::Object(http))
+                .map_err(de::Error::custom)?;
+            let mut config = ClientConfig::from(http);
+            if let Some(limit) = decode_limit {
+                config = config.decode_limit(limit);
+            }
+            if let Some(on) = call_span {
+                config = config.call_span(on);
+            }
+            if let Some(shared) = shared_pool {
+                config.pool = if shared { Pool::Shared } else { Pool::Own };
+            }
+            config.validate().map_err(de::Error::custom)?;
+            Ok(config)
+        }
     }
 }

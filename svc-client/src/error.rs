@@ -15,6 +15,7 @@ use svc_discovery::Redacted;
 use url::Url;
 
 use crate::paths::PathProblem;
+use crate::settings::SettingError;
 use crate::{CircuitOpen, StatusCode, reqwest};
 
 type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -32,7 +33,7 @@ type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 /// | [`is_budget_exhausted`](Error::is_budget_exhausted) | the retry budget stopped a retry |
 /// | [`is_decode`](Error::is_decode) | [`decode_response`](crate::decode_response) failed: non-2xx, too large, not the expected JSON |
 /// | [`is_request`](Error::is_request) | the request could not be built (header, body encoding) |
-/// | [`is_config`](Error::is_config) | the [`ClientConfig`](crate::ClientConfig) was invalid |
+/// | [`is_config`](Error::is_config) | the [`ClientConfig`](crate::ClientConfig) was invalid, or a setting from the environment ([`setting_error`](Error::setting_error)) |
 ///
 /// # Example
 ///
@@ -72,6 +73,8 @@ pub(crate) enum Kind {
         message: String,
         source: Option<BoxError>,
     },
+    /// A setting from the environment was set but invalid.
+    Setting(SettingError),
     Http(svc_httpclient::Error),
     Decode(DecodeError),
     /// The response came from another origin: a client given with
@@ -258,7 +261,10 @@ impl Error {
 
     /// The request could not be built (invalid header, body encoding).
     pub fn is_request(&self) -> bool {
-        self.any_http(svc_httpclient::Error::is_request)
+        // A setting rejected by svc-httpclient's validation carries its
+        // error as the source; it is a config error, not a request's.
+        !matches!(self.inner.kind, Kind::Setting(_))
+            && self.any_http(svc_httpclient::Error::is_request)
     }
 
     /// [`decode_response`](crate::decode_response) failed: a non-2xx status,
@@ -282,9 +288,37 @@ impl Error {
     }
 
     /// The [`ClientConfig`](crate::ClientConfig) was invalid (the message
-    /// names the setting).
+    /// names the setting), or a setting read from the environment by
+    /// [`ClientConfig::from_env`](crate::ClientConfig::from_env) was set to
+    /// an invalid value (the message names the variable; see
+    /// [`setting_error`](Error::setting_error)).
     pub fn is_config(&self) -> bool {
-        matches!(self.inner.kind, Kind::Config { .. })
+        matches!(self.inner.kind, Kind::Config { .. } | Kind::Setting(_))
+    }
+
+    /// The variable, value and expectation of a setting from the
+    /// environment that was set but invalid
+    /// ([`ClientConfig::from_env`](crate::ClientConfig::from_env)).
+    ///
+    /// ```
+    /// use svc_client::{ClientConfig, Registry};
+    ///
+    /// let registry = Registry::from_vars([("AUTH_SVC_BREAKER_FAILURE_THRESHOLD", "0")]);
+    /// let err = ClientConfig::from_registry(&registry, "auth-svc").unwrap_err();
+    /// assert_eq!(
+    ///     err.setting_error().map(|e| e.variable()),
+    ///     Some("AUTH_SVC_BREAKER_FAILURE_THRESHOLD"),
+    /// );
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     r#"AUTH_SVC_BREAKER_FAILURE_THRESHOLD="0": failure_threshold must be at least 1"#,
+    /// );
+    /// ```
+    pub fn setting_error(&self) -> Option<&SettingError> {
+        match &self.inner.kind {
+            Kind::Setting(e) => Some(e),
+            _ => None,
+        }
     }
 
     /// A fail-fast rejection: the circuit was open and nothing was sent. A
@@ -434,6 +468,7 @@ impl fmt::Display for Error {
                 ..
             } => f.write_str(message),
             Kind::Decode(d) => fmt::Display::fmt(d, f),
+            Kind::Setting(e) => fmt::Display::fmt(e, f),
             Kind::Redirected { to } => write!(
                 f,
                 "the service redirected the call to another host ({}): the reqwest::Client given \
@@ -451,7 +486,7 @@ impl fmt::Debug for Error {
         let kind = match &self.inner.kind {
             Kind::Discovery(_) => "discovery",
             Kind::InvalidPath { .. } => "invalid_path",
-            Kind::Config { .. } => "config",
+            Kind::Config { .. } | Kind::Setting(_) => "config",
             Kind::Http(_) => "http",
             Kind::Decode(_) => "decode",
             Kind::Redirected { .. } => "redirected",
@@ -474,6 +509,10 @@ impl fmt::Debug for Error {
                 .field("setting", setting)
                 .field("message", message)
                 .field("source", source),
+            Kind::Setting(e) => d
+                .field("variable", &e.variable())
+                .field("value", &e.value())
+                .field("source", &e.source()),
             Kind::Redirected { to } => d.field("to", &Redacted::new(to)),
             Kind::Decode(e) => d
                 .field("status", &e.status)
@@ -502,6 +541,8 @@ impl StdError for Error {
                 ..
             } => inner.source(),
             Kind::Config { source, .. } => source.as_deref().map(|e| e as _),
+            // Transparent: the message is the setting error's.
+            Kind::Setting(e) => e.source(),
             Kind::Decode(d) => d.source.as_deref().map(|e| e as _),
         }
     }

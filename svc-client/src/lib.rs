@@ -58,6 +58,68 @@
 //! # }
 //! ```
 //!
+//! # Settings from the environment and from files
+//!
+//! Next to `AUTH_SVC_URL`, an operator tunes the client of `auth-svc` with
+//! `AUTH_SVC_TIMEOUT`, `AUTH_SVC_ATTEMPT_TIMEOUT`, `AUTH_SVC_MAX_RETRIES`,
+//! `AUTH_SVC_BREAKER_FAILURE_THRESHOLD` and `AUTH_SVC_BREAKER_RESET_TIMEOUT`
+//! (durations as `250ms`, `2s`, `1m`; the table is at
+//! [`ClientConfig::from_env`]). A set but invalid value is an error naming
+//! the variable, never a silent default:
+//!
+//! ```
+//! use std::time::Duration;
+//! use svc_client::{Client, ClientConfig, Registry};
+//!
+//! // In production: `ClientConfig::from_env("auth-svc")?` and `Client::with_config`.
+//! let registry = Registry::from_vars([
+//!     ("AUTH_SVC_URL", "http://127.0.0.1:8001"),
+//!     ("AUTH_SVC_TIMEOUT", "2s"),
+//!     ("AUTH_SVC_BREAKER_RESET_TIMEOUT", "15s"),
+//! ]);
+//! let config = ClientConfig::from_registry(&registry, "auth-svc")?;
+//! let auth = Client::from_registry(&registry, "auth-svc", config)?;
+//! # let _ = auth;
+//!
+//! // Or keep your own defaults and let the variables override them.
+//! let config = ClientConfig::default()
+//!     .max_retries(1)
+//!     .apply_settings(&registry, "auth-svc")?;
+//! # let _ = config;
+//!
+//! let typo = Registry::from_vars([("AUTH_SVC_TIMEOUT", "2")]);
+//! let err = ClientConfig::from_registry(&typo, "auth-svc").unwrap_err();
+//! assert!(err.is_config());
+//! assert!(err.to_string().starts_with(
+//!     r#"AUTH_SVC_TIMEOUT="2": expected a duration such as 250ms, 2s or 1m"#
+//! ));
+//! # Ok::<(), svc_client::Error>(())
+//! ```
+//!
+//! With the `serde` feature, [`ClientConfig`] (and the breaker's
+//! [`CircuitBreakerConfig`]) deserialize from TOML, JSON or YAML with the
+//! setters' names and the same duration format; unknown fields are errors
+//! (the fields are listed at [`ClientConfig`]):
+//!
+//! ```
+//! # #[cfg(feature = "serde")] {
+//! use std::time::Duration;
+//! use svc_client::ClientConfig;
+//!
+//! let config: ClientConfig = toml::from_str(r#"
+//!     timeout = "2s"
+//!     max_retries = 1
+//!
+//!     [circuit_breaker]
+//!     failure_threshold = 3
+//!     reset_timeout = "15s"
+//! "#).unwrap();
+//! # let _ = config;
+//! let err = toml::from_str::<ClientConfig>("timout = \"2s\"").unwrap_err();
+//! assert!(err.message().contains("unknown field `timout`"));
+//! # }
+//! ```
+//!
 //! # Guide
 //!
 //! The Rust twin of every snippet of the Go `pkg/svc` description this
@@ -78,6 +140,11 @@
 //!   span that continues the caller's trace, and `server::layer()`, the same
 //!   as a tower layer for axum and tonic servers.
 //! - `grpc`: gRPC (tonic 0.14); `server::layer()` for tonic servers.
+//!   span that continues the caller's trace.
+//! - `serde`: `Deserialize` for [`ClientConfig`], and, through the `serde`
+//!   features of `svc-httpclient` and `svc-breaker`, for
+//!   [`svc_httpclient::Config`], [`Backoff`], [`RetryBudget`] and
+//!   [`CircuitBreakerConfig`]: settings from files.
 //!
 //! # Supported Rust versions
 //!
@@ -98,6 +165,7 @@ mod paths;
 mod request;
 #[cfg(any(feature = "axum", feature = "grpc"))]
 pub mod server;
+mod settings;
 mod trace;
 
 pub use client::Client;
@@ -105,12 +173,14 @@ pub use config::ClientConfig;
 pub use decode::{DEFAULT_DECODE_LIMIT, decode_response, decode_response_with_limit};
 pub use error::Error;
 pub use request::RequestBuilder;
+pub use settings::SettingError;
 #[cfg(feature = "axum")]
 pub use trace::trace_middleware;
 pub use trace::{continue_trace, extract_context, inject_context, inject_span};
 
 pub use svc_breaker::{CircuitOpen, Metrics as BreakerMetrics, State, Transition};
 pub use svc_discovery::Error as DiscoveryError;
+pub use svc_discovery::Setting;
 pub use svc_discovery::{
     Registry, env_var, lookup, lookup_optional, must_service_url, service_configured, service_url,
 };

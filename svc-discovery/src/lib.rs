@@ -37,6 +37,13 @@
 //!   contain a password; [`Redacted`], [`redact`] and [`redact_str`] give
 //!   other code the same guarantee for its own log lines.
 //!
+//! - **Client settings**: next to `{NAME}_URL`, an operator may tune the
+//!   client of the service with `{NAME}_TIMEOUT`, `{NAME}_ATTEMPT_TIMEOUT`,
+//!   `{NAME}_MAX_RETRIES`, `{NAME}_BREAKER_FAILURE_THRESHOLD` and
+//!   `{NAME}_BREAKER_RESET_TIMEOUT` ([`Setting`]). This crate names them
+//!   and a [`Registry`] keeps them ([`Registry::var`]); `svc-client`'s
+//!   `ClientConfig::from_env` parses them.
+//!
 //! Two ways to read the variables:
 //!
 //! - The free functions ([`lookup`], [`service_url`], [`service_configured`],
@@ -87,11 +94,13 @@ mod name;
 mod redact;
 mod registry;
 mod resolve;
+mod setting;
 
 pub use error::Error;
 pub use redact::{Redacted, redact, redact_str, strip_userinfo, url_full};
 pub use registry::{Iter, Registry};
 pub use resolve::parse_service_url;
+pub use setting::Setting;
 pub use url::Url;
 
 // The README's example is compiled and run with the doc tests.

@@ -7,6 +7,8 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
+use std::env::VarError;
+use std::ffi::OsString;
 use std::fmt;
 use std::iter::FusedIterator;
 
@@ -16,13 +18,15 @@ use crate::Error;
 use crate::name::{self, HOST_SUFFIX, PORT_SUFFIX, URL_SUFFIX};
 use crate::redact::redact_str;
 use crate::resolve::{self, Raw, Source};
+use crate::setting;
 
 /// A snapshot of the variables that configure services.
 ///
 /// Take it from the process with [`Registry::from_env`], or from any list of
 /// pairs with [`Registry::from_vars`] (tests, config files). It keeps only the
-/// variables discovery reads (`*_URL`, `*_SERVICE_HOST`, `*_SERVICE_PORT`) and
-/// never changes afterwards. Lookups follow the same rules as the free
+/// variables discovery reads (`*_URL`, `*_SERVICE_HOST`, `*_SERVICE_PORT`)
+/// and the client settings next to them ([`Setting`](crate::Setting):
+/// `*_TIMEOUT`, `*_MAX_RETRIES`...), and never changes afterwards. Lookups follow the same rules as the free
 /// functions ([`lookup`](crate::lookup) and friends); see the
 /// [crate documentation](crate) for them.
 ///
@@ -56,7 +60,7 @@ pub struct Registry {
 #[derive(Clone, PartialEq, Eq)]
 enum Value {
     Text(String),
-    NotUnicode,
+    NotUnicode(OsString),
 }
 
 // ===== impl Registry =====
@@ -86,7 +90,7 @@ impl Registry {
             is_relevant(&key).then(|| {
                 let value = match value.into_string() {
                     Ok(text) => Value::Text(text),
-                    Err(_) => Value::NotUnicode,
+                    Err(value) => Value::NotUnicode(value),
                 };
                 (key.into_owned(), value)
             })
@@ -215,6 +219,42 @@ impl Registry {
         self.lookup(service).is_ok()
     }
 
+    /// The raw value of the variable `name`, as [`std::env::var`] answers
+    /// for the process environment, but from this snapshot: only the
+    /// variables a registry keeps (discovery's `*_URL`, `*_SERVICE_HOST`,
+    /// `*_SERVICE_PORT`, and the client [`Setting`](crate::Setting)s) are
+    /// there; any other name is [`VarError::NotPresent`]. The value is not
+    /// trimmed. For client code that reads the settings
+    /// (`svc_client::ClientConfig::from_registry`); services read URLs with
+    /// [`lookup`](Registry::lookup).
+    ///
+    /// ```
+    /// use std::env::VarError;
+    /// use svc_discovery::{Registry, Setting};
+    ///
+    /// let registry = Registry::from_vars([
+    ///     ("AUTH_SVC_MAX_RETRIES", "2"),
+    ///     ("HOME", "/root"),
+    /// ]);
+    /// assert_eq!(registry.var("AUTH_SVC_MAX_RETRIES"), Ok("2"));
+    /// assert_eq!(registry.var(&Setting::Timeout.variable("auth-svc")?), Err(VarError::NotPresent));
+    /// assert_eq!(registry.var("HOME"), Err(VarError::NotPresent)); // not kept
+    /// # Ok::<(), svc_discovery::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`VarError::NotPresent`] when the variable is not in the snapshot,
+    /// [`VarError::NotUnicode`] when its value (from
+    /// [`from_env`](Registry::from_env)) is not valid Unicode.
+    pub fn var(&self, name: &str) -> Result<&str, VarError> {
+        match self.vars.get(normalize_key(name).as_ref()) {
+            None => Err(VarError::NotPresent),
+            Some(Value::Text(text)) => Ok(text),
+            Some(Value::NotUnicode(value)) => Err(VarError::NotUnicode(value.clone())),
+        }
+    }
+
     /// Every service with a variable set, sorted by name, with its URL or why
     /// it has none.
     ///
@@ -260,7 +300,7 @@ impl Value {
     fn raw(&self) -> Raw<'_> {
         match self {
             Value::Text(text) => Raw::Text(Cow::Borrowed(text)),
-            Value::NotUnicode => Raw::NotUnicode,
+            Value::NotUnicode(_) => Raw::NotUnicode,
         }
     }
 }
@@ -274,11 +314,12 @@ pub(crate) fn optional(result: Result<Url, Error>) -> Result<Option<Url>, Error>
     }
 }
 
-/// A variable discovery may read for some service name.
+/// A variable discovery or a client setting may read for some service name.
 fn is_relevant(key: &str) -> bool {
     [URL_SUFFIX, HOST_SUFFIX, PORT_SUFFIX]
         .iter()
         .any(|suffix| key.strip_suffix(suffix).is_some_and(name::is_prefix))
+        || setting::is_setting(key)
 }
 
 #[cfg(windows)]
@@ -307,7 +348,7 @@ impl fmt::Debug for Registry {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 match self.0 {
                     Value::Text(text) => fmt::Debug::fmt(&redact_str(text), f),
-                    Value::NotUnicode => f.write_str("<not unicode>"),
+                    Value::NotUnicode(_) => f.write_str("<not unicode>"),
                 }
             }
         }
@@ -412,6 +453,10 @@ mod tests {
             ("B_SERVICE_HOST", "10.0.0.1"),
             ("B_SERVICE_PORT", "80"),
             ("C_SERVICE_PORT", "80"),
+            ("D_TIMEOUT", "2s"),
+            ("D_BREAKER_RESET_TIMEOUT", "2s"),
+            ("lower_MAX_RETRIES", "1"),
+            ("D_RETRIES", "1"),
         ]);
         let keys: Vec<_> = registry.vars.keys().map(String::as_str).collect();
         assert_eq!(
@@ -420,7 +465,9 @@ mod tests {
                 "A_URL",
                 "B_SERVICE_HOST",
                 "B_SERVICE_PORT",
-                "C_SERVICE_PORT"
+                "C_SERVICE_PORT",
+                "D_BREAKER_RESET_TIMEOUT",
+                "D_TIMEOUT",
             ]
         );
         assert_eq!(registry.services, ["A", "B"]);
@@ -429,10 +476,16 @@ mod tests {
     #[test]
     fn not_unicode_values_are_listed_and_invalid() {
         let mut vars = BTreeMap::new();
-        vars.insert("A_URL".to_owned(), Value::NotUnicode);
-        vars.insert("B_SERVICE_HOST".to_owned(), Value::NotUnicode);
+        vars.insert("A_URL".to_owned(), Value::NotUnicode(OsString::from("x")));
+        vars.insert(
+            "B_SERVICE_HOST".to_owned(),
+            Value::NotUnicode(OsString::from("x")),
+        );
         vars.insert("C_SERVICE_HOST".to_owned(), Value::Text("10.0.0.1".into()));
-        vars.insert("C_SERVICE_PORT".to_owned(), Value::NotUnicode);
+        vars.insert(
+            "C_SERVICE_PORT".to_owned(),
+            Value::NotUnicode(OsString::from("x")),
+        );
         let registry = Registry::build(vars);
         let items: Vec<_> = registry.iter().collect();
         assert_eq!(items.len(), 3);

@@ -42,6 +42,11 @@ use crate::observe::{AttemptObserver, Layered};
 /// # let _ = config;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize),
+    serde(try_from = "file::RawRetryBudget")
+)]
 pub struct RetryBudget {
     pub(crate) ttl: Duration,
     pub(crate) min_per_sec: u32,
@@ -117,7 +122,54 @@ impl RetryBudget {
 ///     ));
 /// assert!(format!("{config:?}").starts_with("Config { timeout: 5s,"));
 /// ```
+///
+/// # From a file (feature `serde`)
+///
+/// `Config` deserializes from any serde format (TOML, JSON, YAML) under the
+/// setters' names, with durations as strings in the one format of the svc
+/// crates ([`svc_breaker::parse_duration`]: `"250ms"`, `"2s"`, `"1m30s"`):
+///
+/// | field | value |
+/// |---|---|
+/// | `timeout`, `attempt_timeout`, `max_retry_after`, `origin_idle_timeout` | a duration |
+/// | `max_retries`, `max_origins` | a whole number |
+/// | `backoff` | a table: `base`, `cap` (durations), `factor` (a number), `jitter` (a bool) |
+/// | `retry_budget` | `false` (no budget), `true` (the default) or a table: `ttl`, `min_per_sec`, `retry_percent` (null or missing: the default) |
+/// | `circuit_breaker` | `false` (no breaker), `true` (the default) or a table of [`CircuitBreakerConfig`] settings (`failure_threshold`, `reset_timeout`, ...) |
+/// | `retry_statuses` | a list of status codes |
+/// | `user_agent`, `peer_service` | a string |
+/// | `generate_idempotency_keys`, `log_failures` | a bool |
+///
+/// A missing field keeps its default and an unknown one is an error. The
+/// result is [validated](Config::validate) while it is read, so a bad value
+/// fails there, with the setting named. Hooks and observers
+/// (`on_transition`, `observer`) are code, and `default_headers` may carry
+/// credentials that a file should not: those are set in code only.
+///
+/// ```
+/// # #[cfg(feature = "serde")] {
+/// use std::time::Duration;
+/// use svc_httpclient::Config;
+///
+/// let config: Config = serde_json::from_str(r#"{
+///     "timeout": "5s",
+///     "max_retries": 2,
+///     "backoff": { "base": "50ms" },
+///     "circuit_breaker": { "failure_threshold": 3, "reset_timeout": "15s" },
+///     "retry_budget": false
+/// }"#)?;
+/// # let _ = config;
+/// let err = serde_json::from_str::<Config>(r#"{ "timeout": "0s" }"#).unwrap_err();
+/// assert!(err.to_string().contains("`timeout` must be greater than zero"), "{err}");
+/// # }
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Clone)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize),
+    serde(try_from = "file::RawConfig")
+)]
 pub struct Config {
     pub(crate) timeout: Duration,
     pub(crate) attempt_timeout: Duration,
@@ -378,6 +430,32 @@ impl Config {
     }
 }
 
+// ===== for wrappers =====
+
+impl Config {
+    /// The breaker settings every origin gets (`None`: no breaker), for a
+    /// wrapper that changes one of them and keeps the others (svc-client's
+    /// `ClientConfig::from_env`). Hooks added with
+    /// [`on_transition`](Config::on_transition) are kept apart and not
+    /// included.
+    ///
+    /// ```
+    /// use svc_httpclient::{CircuitBreakerConfig, Config};
+    ///
+    /// let config = Config::default();
+    /// let breaker = config.circuit_breaker_config().cloned().unwrap_or_default();
+    /// let config = config.circuit_breaker(Some(breaker.failure_threshold(3)));
+    /// assert_eq!(
+    ///     config.circuit_breaker_config(),
+    ///     Some(&CircuitBreakerConfig::default().failure_threshold(3)),
+    /// );
+    /// assert_eq!(Config::default().circuit_breaker(None).circuit_breaker_config(), None);
+    /// ```
+    pub fn circuit_breaker_config(&self) -> Option<&CircuitBreakerConfig> {
+        self.circuit_breaker.as_ref()
+    }
+}
+
 // ===== crate access =====
 
 impl Config {
@@ -396,8 +474,25 @@ impl Config {
         self.retry_statuses.binary_search(&status).is_ok()
     }
 
-    /// Checks every setting; the error names the first invalid one.
-    pub(crate) fn validate(&self) -> Result<(), Error> {
+    /// Checks every setting, as [`Client::new`](crate::Client::new) does;
+    /// the error ([`Error::is_request`]) names the first invalid one.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use svc_httpclient::{CircuitBreakerConfig, Config};
+    ///
+    /// assert!(Config::default().validate().is_ok());
+    /// let err = Config::default().timeout(Duration::ZERO).validate().unwrap_err();
+    /// assert!(err.to_string().contains("`timeout`"));
+    /// let breaker = CircuitBreakerConfig::default().failure_threshold(0);
+    /// let err = Config::default().circuit_breaker(Some(breaker)).validate().unwrap_err();
+    /// assert!(err.to_string().contains("failure_threshold"));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The first invalid setting, named in the message.
+    pub fn validate(&self) -> Result<(), Error> {
         if self.timeout.is_zero() {
             return Err(Error::config("timeout", "must be greater than zero"));
         }
@@ -424,6 +519,11 @@ impl Config {
             && HeaderValue::from_str(ua).is_err()
         {
             return Err(Error::config("user_agent", "must be a valid header value"));
+        }
+        if let Some(breaker) = &self.circuit_breaker {
+            breaker
+                .validate()
+                .map_err(|e| Error::config("circuit_breaker", e.to_string()).with_source(e))?;
         }
         Ok(())
     }
@@ -482,6 +582,205 @@ impl fmt::Debug for Config {
             .field("max_origins", &self.max_origins)
             .field("origin_idle_timeout", &self.origin_idle_timeout)
             .finish()
+    }
+}
+
+// ===== serde =====
+
+/// The file format (feature `serde`); see [`Config`]'s documentation.
+#[cfg(feature = "serde")]
+mod file {
+    use std::fmt;
+    use std::marker::PhantomData;
+    use std::time::Duration;
+
+    use reqwest::StatusCode;
+    use serde::Deserialize;
+    use serde::de::{self, Deserializer, MapAccess, Visitor};
+
+    use super::{Config, RetryBudget};
+    use crate::CircuitBreakerConfig;
+    use crate::backoff::Backoff;
+    use crate::error::Error;
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct RawConfig {
+        #[serde(default, with = "svc_breaker::serde_duration::option")]
+        timeout: Option<Duration>,
+        #[serde(default, with = "svc_breaker::serde_duration::option")]
+        attempt_timeout: Option<Duration>,
+        max_retries: Option<u32>,
+        backoff: Option<Backoff>,
+        #[serde(default, with = "svc_breaker::serde_duration::option")]
+        max_retry_after: Option<Duration>,
+        retry_budget: Option<Toggle<RetryBudget>>,
+        circuit_breaker: Option<Toggle<CircuitBreakerConfig>>,
+        retry_statuses: Option<Vec<u16>>,
+        user_agent: Option<String>,
+        generate_idempotency_keys: Option<bool>,
+        log_failures: Option<bool>,
+        peer_service: Option<String>,
+        max_origins: Option<usize>,
+        #[serde(default, with = "svc_breaker::serde_duration::option")]
+        origin_idle_timeout: Option<Duration>,
+    }
+
+    impl TryFrom<RawConfig> for Config {
+        type Error = Error;
+
+        fn try_from(raw: RawConfig) -> Result<Config, Error> {
+            let mut c = Config::default();
+            if let Some(d) = raw.timeout {
+                c = c.timeout(d);
+            }
+            if let Some(d) = raw.attempt_timeout {
+                c = c.attempt_timeout(d);
+            }
+            if let Some(n) = raw.max_retries {
+                c = c.max_retries(n);
+            }
+            if let Some(b) = raw.backoff {
+                c = c.backoff(b);
+            }
+            if let Some(d) = raw.max_retry_after {
+                c = c.max_retry_after(d);
+            }
+            if let Some(Toggle(budget)) = raw.retry_budget {
+                c = c.retry_budget(budget);
+            }
+            if let Some(Toggle(breaker)) = raw.circuit_breaker {
+                c = c.circuit_breaker(breaker);
+            }
+            if let Some(codes) = raw.retry_statuses {
+                let statuses = codes
+                    .into_iter()
+                    .map(|code| {
+                        StatusCode::from_u16(code).map_err(|_| {
+                            Error::config(
+                                "retry_statuses",
+                                format!("has {code}, which is not a status code (100 to 999)"),
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                c = c.retry_statuses(statuses);
+            }
+            if let Some(ua) = raw.user_agent {
+                c = c.user_agent(ua);
+            }
+            if let Some(on) = raw.generate_idempotency_keys {
+                c = c.generate_idempotency_keys(on);
+            }
+            if let Some(on) = raw.log_failures {
+                c = c.log_failures(on);
+            }
+            if let Some(name) = raw.peer_service {
+                c = c.peer_service(name);
+            }
+            if let Some(n) = raw.max_origins {
+                c = c.max_origins(n);
+            }
+            if let Some(d) = raw.origin_idle_timeout {
+                c = c.origin_idle_timeout(d);
+            }
+            c.validate()?;
+            Ok(c)
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct RawRetryBudget {
+        #[serde(default, with = "svc_breaker::serde_duration::option")]
+        ttl: Option<Duration>,
+        min_per_sec: Option<u32>,
+        retry_percent: Option<f64>,
+    }
+
+    impl TryFrom<RawRetryBudget> for RetryBudget {
+        type Error = Error;
+
+        fn try_from(raw: RawRetryBudget) -> Result<RetryBudget, Error> {
+            let mut b = RetryBudget::default();
+            if let Some(ttl) = raw.ttl {
+                b = b.ttl(ttl);
+            }
+            if let Some(n) = raw.min_per_sec {
+                b = b.min_per_sec(n);
+            }
+            if let Some(p) = raw.retry_percent {
+                b = b.retry_percent(p);
+            }
+            b.validate()?;
+            Ok(b)
+        }
+    }
+
+    // `Backoff` keeps its fields to its own module: it is read through its
+    // setters, and checked with the same validation as a client's.
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct RawBackoff {
+        #[serde(default, with = "svc_breaker::serde_duration::option")]
+        base: Option<Duration>,
+        factor: Option<f64>,
+        #[serde(default, with = "svc_breaker::serde_duration::option")]
+        cap: Option<Duration>,
+        jitter: Option<bool>,
+    }
+
+    /// Feature `serde`: the backoff of a [`Config`] file, under the
+    /// setters' names (`base`, `factor`, `cap`, `jitter`), durations as
+    /// strings, missing fields at their defaults, validated while read.
+    impl<'de> Deserialize<'de> for Backoff {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Backoff, D::Error> {
+            let raw = RawBackoff::deserialize(deserializer)?;
+            let mut b = Backoff::default();
+            if let Some(d) = raw.base {
+                b = b.base(d);
+            }
+            if let Some(f) = raw.factor {
+                b = b.factor(f);
+            }
+            if let Some(d) = raw.cap {
+                b = b.cap(d);
+            }
+            if let Some(on) = raw.jitter {
+                b = b.jitter(on);
+            }
+            b.validate().map_err(de::Error::custom)?;
+            Ok(b)
+        }
+    }
+
+    /// A setting that is on by default and can be turned off in a file:
+    /// `false` is `None`, `true` the defaults, a table its settings. A null
+    /// (JSON, YAML) is a missing field, as everywhere in serde: the default.
+    struct Toggle<T>(Option<T>);
+
+    impl<'de, T: Deserialize<'de> + Default> Deserialize<'de> for Toggle<T> {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            deserializer.deserialize_any(ToggleVisitor(PhantomData))
+        }
+    }
+
+    struct ToggleVisitor<T>(PhantomData<T>);
+
+    impl<'de, T: Deserialize<'de> + Default> Visitor<'de> for ToggleVisitor<T> {
+        type Value = Toggle<T>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("false (off), true (the defaults) or a table of settings")
+        }
+
+        fn visit_bool<E: de::Error>(self, on: bool) -> Result<Self::Value, E> {
+            Ok(Toggle(on.then(T::default)))
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            T::deserialize(de::value::MapAccessDeserializer::new(map)).map(|t| Toggle(Some(t)))
+        }
     }
 }
 

@@ -80,7 +80,11 @@
 //!
 //! # Feature flags
 //!
-//! None. TLS is rustls (through reqwest); no OpenSSL.
+//! - `serde` (off): [`Config`] (with [`Backoff`], [`RetryBudget`] and the
+//!   breaker's [`CircuitBreakerConfig`]) deserializes from configuration
+//!   files; see [`Config`'s documentation](Config#from-a-file-feature-serde).
+//!
+//! TLS is rustls (through reqwest); no OpenSSL.
 //!
 //! # Supported Rust versions
 //!

@@ -3,15 +3,15 @@
 
 use std::process::ExitCode;
 use svc_client::Registry;
-use svc_demo::profile::{Profiles, router, settings_from_env};
+use svc_demo::profile::{Profiles, default_settings, router};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let _telemetry = svc_demo::telemetry::init("profile-svc");
     svc_demo::telemetry::exit_when_stdin_closes();
     let result = async {
-        let config = settings_from_env()?;
-        let profiles = Profiles::from_registry(&Registry::from_env(), config)?;
+        // URLs and client settings (`AUTH_SVC_TIMEOUT`...), read once.
+        let profiles = Profiles::from_registry(&Registry::from_env(), default_settings())?;
         svc_demo::service::run("profile-svc", 8000, router(profiles)).await
     }
     .await;

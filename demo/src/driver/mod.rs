@@ -158,21 +158,30 @@ fn start_services(
         &[],
         &logs.join("chat-svc.log"),
     )?;
-    // What the platform injects, and the demo's client settings.
-    let profile_env = [
-        ("AUTH_SVC_URL", format!("http://{auth}")),
-        ("CHAT_SVC_URL", format!("http://{chat}")),
+    // What the platform injects, and the demo's client settings, next to
+    // each URL as svc-client reads them (`ClientConfig::apply_settings`).
+    let reset = format!("{}ms", plan.breaker_reset.as_millis());
+    let mut profile_env = vec![
+        ("AUTH_SVC_URL".to_owned(), format!("http://{auth}")),
+        ("CHAT_SVC_URL".to_owned(), format!("http://{chat}")),
+    ];
+    for prefix in ["AUTH_SVC", "CHAT_SVC"] {
         // Generous timeouts: no phase relies on them, and a loaded CI
         // machine must not turn a slow answer into a failed check.
-        ("CLIENT_TIMEOUT_MS", "2500".to_owned()),
-        ("CLIENT_ATTEMPT_TIMEOUT_MS", "1000".to_owned()),
-        ("CLIENT_MAX_RETRIES", "1".to_owned()),
-        ("BREAKER_FAILURE_THRESHOLD", "5".to_owned()),
-        (
-            "BREAKER_RESET_TIMEOUT_MS",
-            plan.breaker_reset.as_millis().to_string(),
-        ),
-    ];
+        for (setting, value) in [
+            ("TIMEOUT", "2500ms"),
+            ("ATTEMPT_TIMEOUT", "1s"),
+            ("MAX_RETRIES", "1"),
+            ("BREAKER_FAILURE_THRESHOLD", "5"),
+            ("BREAKER_RESET_TIMEOUT", &reset),
+        ] {
+            profile_env.push((format!("{prefix}_{setting}"), value.to_owned()));
+        }
+    }
+    let profile_env: Vec<(&str, String)> = profile_env
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.clone()))
+        .collect();
     let profile = children.spawn(
         "profile-svc",
         &exe("profile-svc"),

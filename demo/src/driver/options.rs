@@ -22,8 +22,8 @@ Options:
   --profile-url URL      profile-svc to drive (with --auth-url and --chat-url)
   --auth-url URL         auth-svc whose faults and stats the driver uses
   --chat-url URL         chat-svc whose faults and stats the driver uses
-  --breaker-reset-ms MS  profile-svc's BREAKER_RESET_TIMEOUT_MS when attached
-                         (default 5000, as in deploy/kubernetes)
+  --breaker-reset-ms MS  profile-svc's AUTH_SVC_BREAKER_RESET_TIMEOUT, in ms,
+                         when attached (default 5000, as in deploy/kubernetes)
   -h, --help             print this help
 
 Exit status: 0 when every expectation held, 1 when one did not (each is
@@ -51,7 +51,7 @@ pub struct Attach {
     pub auth: String,
     /// chat-svc.
     pub chat: String,
-    /// profile-svc's breaker reset timeout (`BREAKER_RESET_TIMEOUT_MS`).
+    /// profile-svc's breaker reset timeout (`AUTH_SVC_BREAKER_RESET_TIMEOUT`).
     pub breaker_reset: Duration,
 }
 

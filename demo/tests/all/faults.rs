@@ -214,22 +214,24 @@ async fn hang_and_latency_delay_the_answer() {
 async fn profile_stack(reset_timeout: Duration) -> (SocketAddr, SocketAddr, SocketAddr) {
     let auth = spawn(auth_router(Backend::new("auth-svc"))).await;
     let chat = spawn(chat_router(Backend::new("chat-svc"))).await;
-    let registry = Registry::from_vars([
-        ("AUTH_SVC_URL", format!("http://{auth}")),
-        ("CHAT_SVC_URL", format!("http://{chat}")),
-    ]);
-    let settings = std::collections::HashMap::from([
-        ("CLIENT_TIMEOUT_MS", "5000".to_owned()),
-        ("CLIENT_ATTEMPT_TIMEOUT_MS", "2000".to_owned()),
-        ("CLIENT_MAX_RETRIES", "0".to_owned()),
-        (
-            "BREAKER_RESET_TIMEOUT_MS",
-            reset_timeout.as_millis().to_string(),
-        ),
-    ]);
-    let config: ClientConfig =
-        svc_demo::profile::settings_from(|name| settings.get(name).cloned()).unwrap();
-    let profiles = Profiles::from_registry(&registry, config).unwrap();
+    let reset = format!("{}ms", reset_timeout.as_millis());
+    let mut vars = vec![
+        ("AUTH_SVC_URL".to_owned(), format!("http://{auth}")),
+        ("CHAT_SVC_URL".to_owned(), format!("http://{chat}")),
+    ];
+    for prefix in ["AUTH_SVC", "CHAT_SVC"] {
+        for (setting, value) in [
+            ("TIMEOUT", "5s"),
+            ("ATTEMPT_TIMEOUT", "2s"),
+            ("MAX_RETRIES", "0"),
+            ("BREAKER_RESET_TIMEOUT", &reset),
+        ] {
+            vars.push((format!("{prefix}_{setting}"), value.to_owned()));
+        }
+    }
+    let registry = Registry::from_vars(vars);
+    let profiles =
+        Profiles::from_registry(&registry, svc_demo::profile::default_settings()).unwrap();
     let profile = spawn(svc_demo::profile::router(profiles)).await;
     (auth, chat, profile)
 }
@@ -334,6 +336,34 @@ async fn profile_without_chat_configured_serves_profiles_undegraded() {
     )
     .unwrap_err();
     assert!(err.contains("AUTH_SVC_URL"), "{err}");
+}
+
+#[test]
+fn profile_settings_come_from_each_clients_variables() {
+    let url = |port: u16| format!("http://127.0.0.1:{port}");
+    // A bad value of auth's is a startup error naming the variable...
+    let registry = Registry::from_vars([
+        ("AUTH_SVC_URL".to_owned(), url(1)),
+        (
+            "AUTH_SVC_BREAKER_RESET_TIMEOUT".to_owned(),
+            "5000".to_owned(),
+        ),
+    ]);
+    let err =
+        Profiles::from_registry(&registry, svc_demo::profile::default_settings()).unwrap_err();
+    assert!(
+        err.contains("AUTH_SVC_BREAKER_RESET_TIMEOUT=\"5000\""),
+        "{err}"
+    );
+    // ...chat's makes the optional client absent, and auth still starts.
+    let registry = Registry::from_vars([
+        ("AUTH_SVC_URL".to_owned(), url(1)),
+        ("CHAT_SVC_URL".to_owned(), url(2)),
+        ("CHAT_SVC_MAX_RETRIES".to_owned(), "-1".to_owned()),
+    ]);
+    let profiles =
+        Profiles::from_registry(&registry, svc_demo::profile::default_settings()).unwrap();
+    assert!(profiles.debug_clients().chat.is_none());
 }
 
 #[tokio::test]

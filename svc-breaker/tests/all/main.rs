@@ -9,6 +9,8 @@ mod breaker;
 mod call;
 mod concurrency;
 mod config;
+#[cfg(feature = "serde")]
+mod files;
 mod model;
 #[cfg(feature = "tower")]
 mod tower;

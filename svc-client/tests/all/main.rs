@@ -17,4 +17,5 @@ mod outcomes;
 mod paths;
 mod redaction;
 mod server;
+mod settings;
 mod trace;

@@ -5,6 +5,8 @@ mod breaker;
 mod budget;
 mod classification;
 mod config;
+#[cfg(feature = "serde")]
+mod files;
 mod observability;
 mod origins;
 mod retries;
