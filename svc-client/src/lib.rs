@@ -76,6 +76,11 @@
 //!   `svc.client.circuit_breaker.transitions` (counter).
 //! - `axum`: `trace_middleware`, a middleware giving every request a server
 //!   span that continues the caller's trace.
+//! - `grpc`: [`grpc::Channel`], a tonic 0.14 channel to a sibling service
+//!   for any generated client, with the same breaker, deadline, retries,
+//!   traces and metrics (`rpc.client.duration`), and
+//!   [`Error::from_status`]. TLS for `https` URLs is rustls with the
+//!   system's roots.
 //!
 //! # Supported Rust versions
 //!
@@ -89,6 +94,8 @@ mod client;
 mod config;
 mod decode;
 mod error;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod observe;
