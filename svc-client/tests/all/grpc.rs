@@ -392,3 +392,119 @@ async fn a_url_with_a_path_or_no_variable_is_an_error() {
     assert!(err.is_not_configured());
     assert!(err.to_string().contains("CHAT_SVC_URL"), "{err}");
 }
+
+// ===== cancellation, span status, metrics =====
+
+#[tokio::test]
+async fn a_cancelled_call_leaves_the_breaker_alone() {
+    let server = Scripted::default();
+    let addr = start(server.clone()).await;
+    let config = fast().circuit_breaker(Some(
+        CircuitBreakerConfig::default().failure_threshold(1),
+    ));
+    let channel = channel_to(addr, config);
+    let call = check(&channel, "slow");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), call)
+            .await
+            .is_err(),
+        "the caller gave up first"
+    );
+    assert_eq!(server.hits(), 1);
+    let metrics = channel.breaker().unwrap().metrics();
+    assert_eq!(metrics.failures(), 0);
+    assert_eq!(channel.circuit_state(), Some(State::Closed));
+}
+
+#[tokio::test]
+async fn every_status_but_ok_marks_the_client_span_as_error() {
+    let (exporter, _provider, _guard) = otel();
+    let addr = start(Scripted::default()).await;
+    let channel = channel_to(addr, fast());
+    check(&channel, "not_found").await.unwrap_err();
+    check(&channel, "ok").await.unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    let attempts: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name == "grpc.health.v1.Health/Check")
+        .collect();
+    assert_eq!(attempts.len(), 2);
+    let code = |s: &opentelemetry_sdk::trace::SpanData| {
+        s.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == "rpc.grpc.status_code")
+            .map(|kv| kv.value.to_string())
+    };
+    assert_eq!(code(attempts[0]).as_deref(), Some("5"));
+    assert!(matches!(
+        attempts[0].status,
+        opentelemetry::trace::Status::Error { .. }
+    ));
+    assert_eq!(code(attempts[1]).as_deref(), Some("0"));
+    assert!(!matches!(
+        attempts[1].status,
+        opentelemetry::trace::Status::Error { .. }
+    ));
+}
+
+#[cfg(feature = "metrics")]
+#[tokio::test]
+async fn attempts_and_calls_are_measured() {
+    use opentelemetry::metrics::MeterProvider as _;
+    use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+    use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+
+    let exporter = InMemoryMetricExporter::default();
+    let provider = SdkMeterProvider::builder()
+        .with_reader(PeriodicReader::builder(exporter.clone()).build())
+        .build();
+    let addr = start(Scripted::default()).await;
+    let channel = channel_to(addr, fast().meter(provider.meter("test"))).idempotent([CHECK]);
+    check(&channel, "flaky").await.unwrap(); // UNAVAILABLE, then OK
+    check(&channel, "not_found").await.unwrap_err();
+    provider.force_flush().unwrap();
+
+    let metrics = exporter.get_finished_metrics().unwrap();
+    let last = metrics.last().expect("an export");
+    let mut durations: Vec<(Vec<String>, u64)> = Vec::new();
+    let mut calls: Vec<(Vec<String>, u64)> = Vec::new();
+    for scope in last.scope_metrics() {
+        for metric in scope.metrics() {
+            let attrs = |a: &mut dyn Iterator<Item = &opentelemetry::KeyValue>| {
+                let mut v: Vec<String> = a.map(|kv| format!("{}={}", kv.key, kv.value)).collect();
+                v.sort();
+                v
+            };
+            match (metric.name(), metric.data()) {
+                ("rpc.client.duration", AggregatedMetrics::F64(MetricData::Histogram(h))) => {
+                    for p in h.data_points() {
+                        durations.push((attrs(&mut p.attributes()), p.count()));
+                    }
+                }
+                ("svc.client.calls", AggregatedMetrics::U64(MetricData::Sum(s))) => {
+                    for p in s.data_points() {
+                        calls.push((attrs(&mut p.attributes()), p.value()));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let count = |points: &[(Vec<String>, u64)], want: &[&str]| -> u64 {
+        points
+            .iter()
+            .filter(|(attrs, _)| want.iter().all(|w| attrs.iter().any(|a| a == w)))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let base = ["rpc.system=grpc", "rpc.method=Check", "peer.service=auth-svc"];
+    assert_eq!(count(&durations, &base), 3, "{durations:?}");
+    for (code, n) in [("14", 1), ("0", 1), ("5", 1)] {
+        let code = format!("rpc.grpc.status_code={code}");
+        let mut want = base.to_vec();
+        want.push(&code);
+        assert_eq!(count(&durations, &want), n, "{code}: {durations:?}");
+    }
+    assert_eq!(count(&calls, &["svc.outcome=ok", "peer.service=auth-svc"]), 2, "{calls:?}");
+    assert_eq!(count(&calls, &["svc.outcome=error"]), 0, "{calls:?}");
+}
