@@ -468,6 +468,10 @@ async fn call(
                 let connect = is_connect(&err);
                 let problem = if connect {
                     GrpcProblem::Connect
+                } else if Instant::now() >= attempt_deadline {
+                    // The stream broke when the time ran out (the service
+                    // gave up at the same deadline): a timeout.
+                    GrpcProblem::Timeout
                 } else {
                     GrpcProblem::Transport
                 };

@@ -428,7 +428,12 @@ async fn every_status_but_ok_marks_the_client_span_as_error() {
         .iter()
         .filter(|s| s.name == "grpc.health.v1.Health/Check")
         .collect();
-    assert_eq!(attempts.len(), 2);
+    assert_eq!(
+        attempts.len(),
+        2,
+        "{:?}",
+        spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
     let code = |s: &opentelemetry_sdk::trace::SpanData| {
         s.attributes
             .iter()
