@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use svc_breaker::{OwnedPermit, Outcome};
+use svc_breaker::{Outcome, OwnedPermit};
 use tokio::time::Instant;
 use tonic::{Code, Status};
 use tracing::Span;

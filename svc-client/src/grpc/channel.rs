@@ -312,10 +312,7 @@ impl fmt::Debug for Channel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Channel")
             .field("service", &self.service())
-            .field(
-                "base_url",
-                &svc_discovery::Redacted::new(self.base_url()),
-            )
+            .field("base_url", &svc_discovery::Redacted::new(self.base_url()))
             .field("circuit_state", &self.circuit_state())
             .field("idempotent", &self.idempotent)
             .field("own_transport", &self.transport.is_some())
@@ -457,7 +454,8 @@ async fn call(
         let mut attempt = Attempt::start(&call, &parent, permit, sent);
         crate::trace::inject_nearest(attempt.span(), Some(&parent), request.headers_mut());
 
-        let result = tokio::time::timeout_at(attempt_deadline, send(transport.clone(), request)).await;
+        let result =
+            tokio::time::timeout_at(attempt_deadline, send(transport.clone(), request)).await;
         let (last, retryable) = match result {
             Err(_elapsed) => {
                 attempt.finish(End::Failed(GrpcProblem::Timeout));
@@ -480,26 +478,25 @@ async fn call(
                 let retry = (connect && replay.untouched()) || (idempotent && replay.replayable());
                 (Last::Failed(problem, Some(err)), retry)
             }
-            Ok(Ok(response)) => match classify::head_status(response.status(), response.headers()) {
-                Some(code) => {
-                    attempt.finish(End::Status(code));
-                    let retry =
-                        idempotent && classify::is_retryable(code) && replay.replayable();
-                    (Last::Response(response, code), retry)
+            Ok(Ok(response)) => {
+                match classify::head_status(response.status(), response.headers()) {
+                    Some(code) => {
+                        attempt.finish(End::Status(code));
+                        let retry =
+                            idempotent && classify::is_retryable(code) && replay.replayable();
+                        (Last::Response(response, code), retry)
+                    }
+                    None => {
+                        // The status comes in the trailers: the body ends the
+                        // attempt, and the call, when it sees it.
+                        return Ok(response
+                            .map(|body| ResponseBody::pending(body, attempt, attempt_deadline)));
+                    }
                 }
-                None => {
-                    // The status comes in the trailers: the body ends the
-                    // attempt, and the call, when it sees it.
-                    return Ok(response
-                        .map(|body| ResponseBody::pending(body, attempt, attempt_deadline)));
-                }
-            },
+            }
         };
 
-        if retryable
-            && sent < max_attempts
-            && breaker.is_none_or(|b| b.state() != State::Open)
-        {
+        if retryable && sent < max_attempts && breaker.is_none_or(|b| b.state() != State::Open) {
             let wait = policy.backoff().delay(sent - 1);
             if Instant::now() + wait < deadline && policy.withdraw() {
                 tracing::debug!(

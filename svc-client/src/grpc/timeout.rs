@@ -100,7 +100,10 @@ mod tests {
         assert_eq!(parsed("1H"), Ok(Duration::from_secs(3600)));
         assert_eq!(parsed("7u"), Ok(Duration::from_micros(7)));
         assert_eq!(parsed("9n"), Ok(Duration::from_nanos(9)));
-        assert_eq!(parsed("99999999H"), Ok(Duration::from_secs(99_999_999 * 3600)));
+        assert_eq!(
+            parsed("99999999H"),
+            Ok(Duration::from_secs(99_999_999 * 3600))
+        );
     }
 
     #[test]

@@ -142,7 +142,11 @@ async fn the_breaker_opens_after_five_unavailable_and_then_fails_fast() {
     let channel = channel_to(addr, fast());
 
     for n in 1..=5 {
-        assert_eq!(channel.circuit_state(), Some(State::Closed), "before call {n}");
+        assert_eq!(
+            channel.circuit_state(),
+            Some(State::Closed),
+            "before call {n}"
+        );
         let status = check(&channel, "unavailable").await.unwrap_err();
         assert_eq!(status.code(), Code::Unavailable);
         assert!(
@@ -151,11 +155,19 @@ async fn the_breaker_opens_after_five_unavailable_and_then_fails_fast() {
         );
     }
     assert_eq!(channel.circuit_state(), Some(State::Open));
-    assert_eq!(server.hits(), 5, "UNAVAILABLE of a method not marked idempotent is not retried");
+    assert_eq!(
+        server.hits(),
+        5,
+        "UNAVAILABLE of a method not marked idempotent is not retried"
+    );
 
     let status = check(&channel, "ok").await.unwrap_err();
     assert_eq!(status.code(), Code::Unavailable);
-    assert!(status.message().contains("auth-svc"), "{}", status.message());
+    assert!(
+        status.message().contains("auth-svc"),
+        "{}",
+        status.message()
+    );
     assert!(status.metadata().get("grpc-retry-pushback-ms").is_some());
     let err = Error::from_status(&status).expect("the facade's error");
     assert!(err.is_circuit_open());
@@ -187,7 +199,10 @@ async fn internal_counts_as_a_failure() {
     let config = fast().circuit_breaker(Some(CircuitBreakerConfig::default().failure_threshold(2)));
     let channel = channel_to(addr, config);
     for _ in 0..2 {
-        assert_eq!(check(&channel, "internal").await.unwrap_err().code(), Code::Internal);
+        assert_eq!(
+            check(&channel, "internal").await.unwrap_err().code(),
+            Code::Internal
+        );
     }
     assert_eq!(channel.circuit_state(), Some(State::Open));
 }
@@ -251,7 +266,10 @@ async fn the_server_sees_the_callers_trace_and_a_bounded_grpc_timeout() {
 
     let caller = tracing::info_span!("handler");
     let caller_trace = caller.context().span().span_context().trace_id();
-    check(&channel, "ok").instrument(caller.clone()).await.unwrap();
+    check(&channel, "ok")
+        .instrument(caller.clone())
+        .await
+        .unwrap();
 
     let traceparent = server.last_header("traceparent").expect("traceparent");
     let parts: Vec<&str> = traceparent.split('-').collect();
@@ -268,7 +286,12 @@ async fn the_server_sees_the_callers_trace_and_a_bounded_grpc_timeout() {
     let attempt = spans
         .iter()
         .find(|s| s.name == "grpc.health.v1.Health/Check")
-        .unwrap_or_else(|| panic!("no attempt span in {:?}", spans.iter().map(|s| &s.name).collect::<Vec<_>>()));
+        .unwrap_or_else(|| {
+            panic!(
+                "no attempt span in {:?}",
+                spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+            )
+        });
     assert_eq!(attempt.span_kind, opentelemetry::trace::SpanKind::Client);
     assert_eq!(attempt.span_context.trace_id(), caller_trace);
     assert_eq!(parts[2], attempt.span_context.span_id().to_string());
@@ -280,7 +303,10 @@ async fn the_server_sees_the_callers_trace_and_a_bounded_grpc_timeout() {
             .map(|kv| kv.value.to_string())
     };
     assert_eq!(attr("rpc.system").as_deref(), Some("grpc"));
-    assert_eq!(attr("rpc.service").as_deref(), Some("grpc.health.v1.Health"));
+    assert_eq!(
+        attr("rpc.service").as_deref(),
+        Some("grpc.health.v1.Health")
+    );
     assert_eq!(attr("rpc.method").as_deref(), Some("Check"));
     assert_eq!(attr("rpc.grpc.status_code").as_deref(), Some("0"));
     assert_eq!(attr("peer.service").as_deref(), Some("auth-svc"));
@@ -307,7 +333,10 @@ async fn a_shorter_timeout_of_the_request_is_sent_and_garbage_is_ignored() {
         .insert("grpc-timeout", "soon".parse().unwrap());
     client.check(request).await.unwrap();
     let sent = parse_grpc_timeout(&server.last_header("grpc-timeout").unwrap());
-    assert!(sent <= Duration::from_secs(5) && sent > Duration::from_secs(4), "{sent:?}");
+    assert!(
+        sent <= Duration::from_secs(5) && sent > Duration::from_secs(4),
+        "{sent:?}"
+    );
 }
 
 #[tokio::test]
@@ -320,7 +349,11 @@ async fn a_call_past_its_deadline_is_deadline_exceeded_and_a_failure() {
     let err = Error::from_status(&status).expect("the facade's error");
     assert!(err.is_timeout());
     assert_eq!(channel.breaker().unwrap().metrics().failures(), 1);
-    assert_eq!(server.hits(), 1, "a method not marked idempotent is not retried");
+    assert_eq!(
+        server.hits(),
+        1,
+        "a method not marked idempotent is not retried"
+    );
 }
 
 /// The test's own reading of `grpc-timeout` (digits and a unit).
@@ -399,9 +432,7 @@ async fn a_url_with_a_path_or_no_variable_is_an_error() {
 async fn a_cancelled_call_leaves_the_breaker_alone() {
     let server = Scripted::default();
     let addr = start(server.clone()).await;
-    let config = fast().circuit_breaker(Some(
-        CircuitBreakerConfig::default().failure_threshold(1),
-    ));
+    let config = fast().circuit_breaker(Some(CircuitBreakerConfig::default().failure_threshold(1)));
     let channel = channel_to(addr, config);
     let call = check(&channel, "slow");
     assert!(
@@ -502,7 +533,11 @@ async fn attempts_and_calls_are_measured() {
             .map(|(_, n)| n)
             .sum()
     };
-    let base = ["rpc.system=grpc", "rpc.method=Check", "peer.service=auth-svc"];
+    let base = [
+        "rpc.system=grpc",
+        "rpc.method=Check",
+        "peer.service=auth-svc",
+    ];
     assert_eq!(count(&durations, &base), 3, "{durations:?}");
     for (code, n) in [("14", 1), ("0", 1), ("5", 1)] {
         let code = format!("rpc.grpc.status_code={code}");
@@ -510,6 +545,10 @@ async fn attempts_and_calls_are_measured() {
         want.push(&code);
         assert_eq!(count(&durations, &want), n, "{code}: {durations:?}");
     }
-    assert_eq!(count(&calls, &["svc.outcome=ok", "peer.service=auth-svc"]), 2, "{calls:?}");
+    assert_eq!(
+        count(&calls, &["svc.outcome=ok", "peer.service=auth-svc"]),
+        2,
+        "{calls:?}"
+    );
     assert_eq!(count(&calls, &["svc.outcome=error"]), 0, "{calls:?}");
 }
