@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use svc_breaker::{Outcome, OwnedPermit};
+#[cfg(feature = "metrics")]
 use tokio::time::Instant;
 use tonic::{Code, Status};
 use tracing::Span;
@@ -149,6 +150,7 @@ pub(crate) struct Attempt {
     call: Arc<Call>,
     permit: Option<OwnedPermit>,
     span: Span,
+    #[cfg(feature = "metrics")]
     started: Instant,
     /// The attempts of the call so far, this one included.
     number: u32,
@@ -188,6 +190,7 @@ impl Attempt {
             call: Arc::clone(call),
             permit,
             span,
+            #[cfg(feature = "metrics")]
             started: Instant::now(),
             number,
             finished: false,
