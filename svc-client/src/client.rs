@@ -170,7 +170,11 @@ impl Client {
         Client::build(service, base_url, config)
     }
 
-    fn build(service: &str, base_url: Url, config: ClientConfig) -> Result<Client, Error> {
+    pub(crate) fn build(
+        service: &str,
+        base_url: Url,
+        config: ClientConfig,
+    ) -> Result<Client, Error> {
         if config.decode_limit == 0 {
             return Err(Error::config("decode_limit", "must be at least 1 byte"));
         }

@@ -82,6 +82,30 @@ pub(crate) enum Kind {
     Redirected {
         to: Url,
     },
+    /// A gRPC call of [`grpc::Channel`](crate::grpc::Channel) that ended
+    /// without a status from the service.
+    #[cfg(feature = "grpc")]
+    Grpc(GrpcError),
+}
+
+/// A gRPC call's failure of our own (the service's statuses are
+/// `tonic::Status`es, not errors of ours).
+#[cfg(feature = "grpc")]
+pub(crate) struct GrpcError {
+    pub(crate) problem: GrpcProblem,
+    /// The call's path, `/package.Service/Method`.
+    pub(crate) rpc: Box<str>,
+    pub(crate) attempts: u32,
+    pub(crate) source: Option<BoxError>,
+}
+
+#[cfg(feature = "grpc")]
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum GrpcProblem {
+    CircuitOpen(CircuitOpen),
+    Timeout,
+    Connect,
+    Transport,
 }
 
 /// Details of a failed [`decode_response`](crate::decode_response).
@@ -198,6 +222,33 @@ impl Error {
         }
     }
 
+    /// Whether this is a gRPC call's failure that `pred` accepts.
+    #[cfg(feature = "grpc")]
+    fn is_grpc(&self, pred: fn(GrpcProblem) -> bool) -> bool {
+        matches!(&self.inner.kind, Kind::Grpc(e) if pred(e.problem))
+    }
+
+    fn is_grpc_timeout(&self) -> bool {
+        #[cfg(feature = "grpc")]
+        return self.is_grpc(|p| matches!(p, GrpcProblem::Timeout));
+        #[cfg(not(feature = "grpc"))]
+        false
+    }
+
+    fn is_grpc_connect(&self) -> bool {
+        #[cfg(feature = "grpc")]
+        return self.is_grpc(|p| matches!(p, GrpcProblem::Connect));
+        #[cfg(not(feature = "grpc"))]
+        false
+    }
+
+    fn is_grpc_transport(&self) -> bool {
+        #[cfg(feature = "grpc")]
+        return self.is_grpc(|p| matches!(p, GrpcProblem::Transport));
+        #[cfg(not(feature = "grpc"))]
+        false
+    }
+
     fn discovery(&self) -> Option<&svc_discovery::Error> {
         match &self.inner.kind {
             Kind::Discovery(e) => Some(e),
@@ -210,6 +261,7 @@ impl Error {
     /// [`retry_after`](Error::retry_after)).
     pub fn is_circuit_open(&self) -> bool {
         self.any_http(svc_httpclient::Error::is_circuit_open)
+            || self.circuit_open().is_some()
             || self.chain().any(|e| e.is::<CircuitOpen>())
     }
 
@@ -237,6 +289,7 @@ impl Error {
     /// The call (or its last attempt) timed out.
     pub fn is_timeout(&self) -> bool {
         self.any_http(svc_httpclient::Error::is_timeout)
+            || self.is_grpc_timeout()
             || self.chain().any(|e| {
                 e.downcast_ref::<reqwest::Error>()
                     .is_some_and(reqwest::Error::is_timeout)
@@ -248,6 +301,7 @@ impl Error {
     /// No connection could be made (refused, DNS, TLS).
     pub fn is_connect(&self) -> bool {
         self.any_http(svc_httpclient::Error::is_connect)
+            || self.is_grpc_connect()
             || self.chain().any(|e| {
                 e.downcast_ref::<reqwest::Error>()
                     .is_some_and(reqwest::Error::is_connect)
@@ -360,6 +414,8 @@ impl Error {
             "decode"
         } else if self.is_request() {
             "request"
+        } else if self.is_grpc_transport() {
+            "transport"
         } else if self.is_config() {
             "config"
         } else if self.is_discovery() {
@@ -391,12 +447,24 @@ impl Error {
 
     /// The breaker's error when the circuit is open.
     pub fn circuit_open(&self) -> Option<&CircuitOpen> {
+        #[cfg(feature = "grpc")]
+        if let Kind::Grpc(GrpcError {
+            problem: GrpcProblem::CircuitOpen(open),
+            ..
+        }) = &self.inner.kind
+        {
+            return Some(open);
+        }
         self.http().and_then(svc_httpclient::Error::circuit_open)
     }
 
     /// How many attempts were sent (0 when none was, e.g. circuit open or an
     /// invalid path).
     pub fn attempts(&self) -> u32 {
+        #[cfg(feature = "grpc")]
+        if let Kind::Grpc(e) = &self.inner.kind {
+            return e.attempts;
+        }
         self.http().map_or(0, svc_httpclient::Error::attempts)
     }
 
@@ -436,6 +504,52 @@ impl Error {
     }
 }
 
+// ===== gRPC =====
+
+#[cfg(feature = "grpc")]
+impl Error {
+    pub(crate) fn grpc(
+        problem: GrpcProblem,
+        rpc: &str,
+        attempts: u32,
+        source: Option<BoxError>,
+    ) -> Error {
+        Error::new(Kind::Grpc(GrpcError {
+            problem,
+            rpc: Box::from(rpc),
+            attempts,
+            source,
+        }))
+    }
+
+    /// The facade's error behind a [`tonic::Status`] that a
+    /// [`grpc::Channel`](crate::grpc::Channel) produced itself (open
+    /// circuit, timeout, connection failure); `None` for a status the
+    /// service answered, or one from elsewhere.
+    ///
+    /// ```no_run
+    /// use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    /// use svc_client::{Error, grpc::Channel};
+    ///
+    /// # async fn run() -> Result<(), Error> {
+    /// let mut health = HealthClient::new(Channel::new("auth-svc")?);
+    /// match health.check(HealthCheckRequest::default()).await {
+    ///     Ok(resp) => println!("{:?}", resp.into_inner().status),
+    ///     Err(status) => match Error::from_status(&status) {
+    ///         Some(err) if err.is_circuit_open() => {
+    ///             println!("auth-svc is down; retry in {:?}", err.retry_after());
+    ///         }
+    ///         _ => println!("auth-svc answered {:?}", status.code()),
+    ///     },
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_status(status: &tonic::Status) -> Option<&Error> {
+        StdError::source(status)?.downcast_ref::<Error>()
+    }
+}
+
 impl From<svc_httpclient::Error> for Error {
     fn from(err: svc_httpclient::Error) -> Error {
         Error::new(Kind::Http(err))
@@ -469,6 +583,33 @@ impl fmt::Display for Error {
             } => f.write_str(message),
             Kind::Decode(d) => fmt::Display::fmt(d, f),
             Kind::Setting(e) => fmt::Display::fmt(e, f),
+            #[cfg(feature = "grpc")]
+            Kind::Grpc(e) => {
+                let service = self.inner.service.as_deref().unwrap_or("the service");
+                let rpc = &e.rpc;
+                match e.problem {
+                    GrpcProblem::CircuitOpen(open) => write!(
+                        f,
+                        "circuit open for {service}, retry after {:.1}s ({rpc} not sent)",
+                        open.retry_after().as_secs_f64()
+                    ),
+                    GrpcProblem::Timeout => write!(
+                        f,
+                        "gRPC call {rpc} to {service} timed out ({} attempts)",
+                        e.attempts
+                    ),
+                    GrpcProblem::Connect => write!(
+                        f,
+                        "could not connect to {service} for {rpc} ({} attempts)",
+                        e.attempts
+                    ),
+                    GrpcProblem::Transport => write!(
+                        f,
+                        "gRPC call {rpc} to {service} failed in transport ({} attempts)",
+                        e.attempts
+                    ),
+                }
+            }
             Kind::Redirected { to } => write!(
                 f,
                 "the service redirected the call to another host ({}): the reqwest::Client given \
@@ -490,6 +631,8 @@ impl fmt::Debug for Error {
             Kind::Http(_) => "http",
             Kind::Decode(_) => "decode",
             Kind::Redirected { .. } => "redirected",
+            #[cfg(feature = "grpc")]
+            Kind::Grpc(_) => "grpc",
         };
         d.field("kind", &kind);
         if let Some(service) = &self.inner.service {
@@ -514,6 +657,12 @@ impl fmt::Debug for Error {
                 .field("value", &e.value())
                 .field("source", &e.source()),
             Kind::Redirected { to } => d.field("to", &Redacted::new(to)),
+            #[cfg(feature = "grpc")]
+            Kind::Grpc(e) => d
+                .field("problem", &e.problem)
+                .field("rpc", &e.rpc)
+                .field("attempts", &e.attempts)
+                .field("source", &e.source),
             Kind::Decode(e) => d
                 .field("status", &e.status)
                 .field("url", &Redacted::new(&e.url))
@@ -544,6 +693,8 @@ impl StdError for Error {
             // Transparent: the message is the setting error's.
             Kind::Setting(e) => e.source(),
             Kind::Decode(d) => d.source.as_deref().map(|e| e as _),
+            #[cfg(feature = "grpc")]
+            Kind::Grpc(e) => e.source.as_deref().map(|e| e as _),
         }
     }
 }

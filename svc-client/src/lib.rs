@@ -145,6 +145,11 @@
 //!   features of `svc-httpclient` and `svc-breaker`, for
 //!   [`svc_httpclient::Config`], [`Backoff`], [`RetryBudget`] and
 //!   [`CircuitBreakerConfig`]: settings from files.
+//! - `grpc`: [`grpc::Channel`], a tonic 0.14 channel to a sibling service
+//!   for any generated client, with the same breaker, deadline, retries,
+//!   traces and metrics (`rpc.client.duration`), and
+//!   [`Error::from_status`]. TLS for `https` URLs is rustls with the
+//!   system's roots.
 //!
 //! # Supported Rust versions
 //!
@@ -158,6 +163,8 @@ mod client;
 mod config;
 mod decode;
 mod error;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod observe;

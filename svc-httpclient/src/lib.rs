@@ -101,6 +101,7 @@ mod config;
 mod error;
 mod observe;
 mod origin;
+mod policy;
 mod request;
 mod retry;
 mod span;
@@ -115,6 +116,7 @@ pub use client::Client;
 pub use config::{Config, RetryBudget};
 pub use error::{Error, error_chain};
 pub use observe::{AttemptEnd, AttemptObserver, AttemptStart};
+pub use policy::RetryPolicy;
 pub use request::{DEFAULT_BODY_LIMIT, RequestBuilder};
 
 // The README's example is compiled with the doc tests.

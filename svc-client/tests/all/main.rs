@@ -10,6 +10,8 @@ mod coop;
 mod decode;
 mod discovery;
 mod filters;
+#[cfg(feature = "grpc")]
+mod grpc;
 mod logs;
 mod metrics;
 mod no_ca_bundle;
