@@ -168,6 +168,9 @@ proptest! {
         path in "(/[a-z0-9_-]{1,8}){0,3}/?",
         padding in "[ \t\n]{0,2}",
     ) {
+        // A label starting `xn--` is punycode, which the URL parser checks
+        // (and rejects when invalid): not a host given as is.
+        proptest::prop_assume!(!host.starts_with("xn--"));
         let scheme = if https { "https" } else { "http" };
         let value = format!("{padding}{scheme}://{host}:{port}{path}{padding}");
         let found = Registry::from_vars([("GW_URL", value.as_str())]).lookup("gw").unwrap();
