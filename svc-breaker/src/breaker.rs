@@ -33,7 +33,7 @@ use crate::machine::Shared;
 use crate::metrics::{Counter, Metrics};
 use crate::permit::{OwnedPermit, Permit};
 use crate::transition::{Outcome, Reason, State};
-use crate::word::{Grant, Tag};
+use crate::word::{Grant, Tag, Word};
 
 /// A circuit breaker. Cheap to clone; clones share state.
 ///
@@ -210,6 +210,11 @@ impl CircuitBreaker {
             // The closed path: a success with no failure count to reset.
             s.counters.add(Counter::Success, false);
             let w = s.load();
+            // The common case first, in one comparison: still closed, in the
+            // permit's epoch, with no failure count to reset.
+            if w == Word::new(Tag::Closed, grant.epoch(), 0) {
+                return;
+            }
             if w.epoch() != grant.epoch()
                 || w.tag() == Tag::Disabled
                 || (w.tag() == Tag::Closed && w.payload() == 0)

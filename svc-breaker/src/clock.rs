@@ -157,6 +157,10 @@ impl AnyClock {
 }
 
 /// `d` in whole nanoseconds, saturating at about 584 years.
+#[inline]
 pub(crate) fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+    // No u128 arithmetic: this is on the rejection path.
+    d.as_secs()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(d.subsec_nanos()))
 }

@@ -35,13 +35,13 @@ const FORCED: u64 = 1 << 63;
 impl CircuitOpen {
     #[inline]
     pub(crate) fn new(retry_after: Duration) -> Self {
-        // No u128 arithmetic on the rejection path.
-        let nanos = retry_after
-            .as_secs()
-            .saturating_mul(1_000_000_000)
-            .saturating_add(u64::from(retry_after.subsec_nanos()));
+        CircuitOpen::from_nanos(crate::clock::nanos(retry_after))
+    }
+
+    #[inline]
+    pub(crate) fn from_nanos(retry_after: u64) -> Self {
         CircuitOpen {
-            bits: nanos.min(FORCED - 1),
+            bits: retry_after.min(FORCED - 1),
         }
     }
 

@@ -53,6 +53,8 @@ pub(crate) struct Shared {
     // The clock's reading in `new()`: every time kept by the breaker is
     // relative to it, so any clock origin works.
     origin: Duration,
+    // The longest open period, in nanoseconds: the cap of `retry_after`.
+    longest_open: u64,
     pub(crate) counters: Counters,
     // Consecutive opens since the circuit last closed, with the epoch that
     // wrote them: written only by the thread whose CAS made a transition,
@@ -82,6 +84,7 @@ impl Shared {
             None => Policy::Consecutive(config.failure_threshold),
         };
         let now = clock.now();
+        let longest_open = nanos(config.open_backoff.map_or(config.reset_timeout, |b| b.max));
         static SEED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let seed = SEED.fetch_add(0x9E37_79B9_7F4A_7C15, std::sync::atomic::Ordering::Relaxed)
             ^ nanos(now).rotate_left(29)
@@ -99,6 +102,7 @@ impl Shared {
             config,
             clock,
             origin: now,
+            longest_open,
             counters: Counters::new(),
             reopens: EpochCell::new(32),
             half_open_until: EpochCell::new(40),
@@ -153,10 +157,13 @@ impl Shared {
     /// the open period is over (the slow path then makes the transition).
     #[inline(never)]
     pub(crate) fn still_open(&self, w: Word) -> Result<(), CircuitOpen> {
-        let now = self.now();
-        let deadline = w.deadline();
+        // In whole nanoseconds: `Duration` arithmetic normalises at every
+        // step, and this path is all arithmetic around one clock read.
+        let now = nanos(self.now());
+        let deadline = w.payload().saturating_mul(1_000_000);
         if now < deadline {
-            return Err(self.reject(CircuitOpen::new(self.retry_after(deadline, now))));
+            let left = (deadline - now).min(self.longest_open);
+            return Err(self.reject(CircuitOpen::from_nanos(left)));
         }
         Ok(())
     }

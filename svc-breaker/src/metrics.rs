@@ -24,7 +24,7 @@ use crate::transition::State;
 
 /// Cells owned by one thread each.
 #[cfg(not(loom))]
-const OWNED: usize = 16;
+const OWNED: usize = 28;
 /// Cells shared (with `fetch_add`) by the threads beyond the first `OWNED`.
 #[cfg(not(loom))]
 const SHARED: usize = 4;
@@ -33,6 +33,10 @@ const SHARED: usize = 4;
 const OWNED: usize = 0;
 #[cfg(loom)]
 const SHARED: usize = 1;
+/// A power of two, so that a cell index needs no bounds check: `i & MASK`.
+const CELLS: usize = OWNED + SHARED;
+const MASK: usize = CELLS - 1;
+const _: () = assert!(CELLS.is_power_of_two());
 
 #[derive(Default)]
 #[repr(align(128))]
@@ -45,7 +49,7 @@ struct Cell {
 }
 
 pub(crate) struct Counters {
-    cells: [Cell; OWNED + SHARED],
+    cells: [Cell; CELLS],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,23 +60,20 @@ pub(crate) enum Counter {
     Rejection,
 }
 
-/// Which cell the current thread counts in.
-#[derive(Clone, Copy)]
-enum Slot {
-    Owned(usize),
-    Shared(usize),
-}
-
+/// The current thread's cell: below `OWNED` the thread's own, from `OWNED`
+/// on a shared one.
 #[cfg(not(loom))]
 mod slot {
-    use super::{OWNED, SHARED, Slot};
+    use super::{OWNED, SHARED};
+    use std::cell::Cell;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     static CLAIMED: [AtomicBool; OWNED] = [const { AtomicBool::new(false) }; OWNED];
     static NEXT_SHARED: AtomicUsize = AtomicUsize::new(0);
+    const UNCLAIMED: usize = usize::MAX;
 
-    /// A thread's claim on a slot, released when the thread exits.
-    struct Claim(Slot);
+    /// A thread's claim on an owned slot, released when the thread exits.
+    struct Claim(usize);
 
     impl Claim {
         fn new() -> Claim {
@@ -81,52 +82,65 @@ mod slot {
                     .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
                 {
-                    return Claim(Slot::Owned(i));
+                    return Claim(i);
                 }
             }
-            Claim(Slot::Shared(
-                NEXT_SHARED.fetch_add(1, Ordering::Relaxed) % SHARED,
-            ))
+            Claim(OWNED + NEXT_SHARED.fetch_add(1, Ordering::Relaxed) % SHARED)
         }
     }
 
     impl Drop for Claim {
         fn drop(&mut self) {
-            if let Slot::Owned(i) = self.0 {
+            // Whatever this thread counts from now on goes to a shared cell,
+            // before the slot can be claimed by another thread.
+            INDEX.set(OWNED);
+            if self.0 < OWNED {
                 // Release: the next owner sees every count made under this claim.
-                CLAIMED[i].store(false, Ordering::Release);
+                CLAIMED[self.0].store(false, Ordering::Release);
             }
         }
     }
 
     thread_local! {
+        // Read on every count: `const` and without a destructor, so reading
+        // it is one thread-local load, with no lazy-initialisation check.
+        static INDEX: Cell<usize> = const { Cell::new(UNCLAIMED) };
+        // Holds the claim and releases it at thread exit.
         static CLAIM: Claim = Claim::new();
     }
 
     #[inline]
-    pub(super) fn current() -> Slot {
+    pub(super) fn current() -> usize {
+        match INDEX.get() {
+            UNCLAIMED => claim(),
+            i => i,
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn claim() -> usize {
         // While the thread-local is being torn down, count in a shared cell.
-        CLAIM.try_with(|c| c.0).unwrap_or(Slot::Shared(0))
+        let i = CLAIM.try_with(|c| c.0).unwrap_or(OWNED);
+        INDEX.set(i);
+        i
     }
 }
 
 #[cfg(loom)]
 mod slot {
-    use super::Slot;
-
-    pub(super) fn current() -> Slot {
-        Slot::Shared(0)
+    pub(super) fn current() -> usize {
+        super::OWNED
     }
 }
 
 #[inline]
-fn bump(value: &AtomicU64, slot: Slot) {
-    match slot {
+fn bump(value: &AtomicU64, slot: usize) {
+    if slot < OWNED {
         // Only this thread writes this cell: no read-modify-write needed.
-        Slot::Owned(_) => value.store(value.load(Ordering::Relaxed) + 1, Ordering::Relaxed),
-        Slot::Shared(_) => {
-            value.fetch_add(1, Ordering::Relaxed);
-        }
+        value.store(value.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    } else {
+        value.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -160,10 +174,7 @@ impl Counters {
     #[inline]
     pub(crate) fn add(&self, counter: Counter, slow: bool) {
         let slot = slot::current();
-        let cell = match slot {
-            Slot::Owned(i) => &self.cells[i],
-            Slot::Shared(i) => &self.cells[OWNED + i],
-        };
+        let cell = &self.cells[slot & MASK];
         let value = match counter {
             Counter::Success => &cell.successes,
             Counter::Failure => &cell.failures,
