@@ -14,7 +14,11 @@ pub(crate) fn cargo() -> Command {
 
 /// The workspace root: the parent of this crate's manifest directory.
 pub(crate) fn workspace_root() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // `cargo run` sets the variable for the process: prefer it to the path
+    // compiled in, which is stale when a clone of the workspace shares this
+    // target directory (cargo then reuses the other clone's binary).
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
     manifest.parent().map(PathBuf::from).unwrap_or(manifest)
 }
 
