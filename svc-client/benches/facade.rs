@@ -87,7 +87,7 @@ fn bench(c: &mut Criterion) {
     // call and one facade call (in alternating order), each function times
     // only its own call and reports the median, so both see the same load
     // on a shared, noisy machine.
-    let mut group = c.benchmark_group("loopback_get");
+    let mut group = c.benchmark_group("traced_loopback_get");
     group
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(4));

@@ -67,7 +67,10 @@ pub const SUITES: [Suite; 3] = [
         package: "svc-client",
         bench: "facade",
         what: "svc-client facade vs raw reqwest, loopback, tracing-opentelemetry subscriber installed",
-        pairs: &[("loopback_get", "svc_client", "reqwest")],
+        // Not `loopback_get`: criterion keeps one directory per group and
+        // function, and this suite's `reqwest` would overwrite the client
+        // suite's.
+        pairs: &[("traced_loopback_get", "svc_client", "reqwest")],
     },
 ];
 
@@ -123,7 +126,7 @@ const TARGETS: [Target; 5] = [
     },
     Target {
         suite: "facade",
-        group: "loopback_get",
+        group: "traced_loopback_get",
         baseline: "reqwest",
         label: "loopback GET under tracing-opentelemetry, facade / raw reqwest (criterion)",
         max_ratio: 1.10,
@@ -141,4 +144,28 @@ pub enum SuiteOutcome {
     Skipped(String),
     /// It failed, with this error.
     Failed(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Criterion keeps one directory per `group/function`: two suites using
+    /// the same group would overwrite each other's baselines, and the
+    /// report would pair a suite with another one's figures (or with none).
+    #[test]
+    fn no_two_suites_share_a_criterion_group() {
+        for (i, a) in SUITES.iter().enumerate() {
+            for b in &SUITES[i + 1..] {
+                for (group, _, _) in a.pairs {
+                    assert!(
+                        b.pairs.iter().all(|(other, _, _)| other != group),
+                        "suites `{}` and `{}` both use the criterion group `{group}`",
+                        a.name,
+                        b.name
+                    );
+                }
+            }
+        }
+    }
 }
