@@ -161,10 +161,13 @@ pub mod _guide;
 
 mod client;
 mod config;
+pub mod deadline;
 mod decode;
 mod error;
 #[cfg(feature = "grpc")]
 pub mod grpc;
+#[cfg(any(feature = "axum", feature = "grpc"))]
+mod grpc_timeout;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod observe;

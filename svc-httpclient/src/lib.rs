@@ -98,6 +98,7 @@ mod budget;
 mod call;
 mod client;
 mod config;
+mod deadline;
 mod error;
 mod observe;
 mod origin;
