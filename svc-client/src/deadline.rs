@@ -113,7 +113,7 @@
 //! them. The time also bounds calls made outside any server, under a
 //! [`scope`] of your own.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -166,7 +166,8 @@ pub fn current() -> Option<Instant> {
     DEADLINE.try_with(|at| *at).ok().flatten()
 }
 
-/// Runs `future` with `deadline` as its request's deadline (replacing the
+/// Runs `future` (any `IntoFuture`: a request builder too) with
+/// `deadline` as its request's deadline (replacing the
 /// current one, if any, while `future` runs): [`remaining()`] inside it
 /// counts down to `deadline`, and the calls it makes end by it. For a
 /// task spawned on the request's behalf with a deadline of its own, or to
@@ -182,8 +183,8 @@ pub fn current() -> Option<Instant> {
 /// deadline::scope(at, async { /* calls end by `at` */ }).await;
 /// # }
 /// ```
-pub fn scope<F: Future>(deadline: Instant, future: F) -> impl Future<Output = F::Output> {
-    DEADLINE.scope(Some(deadline), future)
+pub fn scope<F: IntoFuture>(deadline: Instant, future: F) -> impl Future<Output = F::Output> {
+    DEADLINE.scope(Some(deadline), future.into_future())
 }
 
 /// Runs `future` with the current request's deadline (or none, when there
@@ -198,8 +199,8 @@ pub fn scope<F: Future>(deadline: Instant, future: F) -> impl Future<Output = F:
 /// # let _ = audit;
 /// # }
 /// ```
-pub fn propagate<F: Future>(future: F) -> impl Future<Output = F::Output> {
-    DEADLINE.scope(current(), future)
+pub fn propagate<F: IntoFuture>(future: F) -> impl Future<Output = F::Output> {
+    DEADLINE.scope(current(), future.into_future())
 }
 
 /// Runs `f` (a poll of the request's future) with `deadline` as the
@@ -353,7 +354,8 @@ mod parse {
 
         #[test]
         fn the_smallest_valid_budget_wins_and_is_capped() {
-            let cases: &[(&[(&str, &str)], Option<Duration>)] = &[
+            type Case<'a> = (&'a [(&'a str, &'a str)], Option<Duration>);
+            let cases: &[Case<'_>] = &[
                 (&[], None),
                 (&[("svc-timeout-ms", "250")], Some(ms(250))),
                 (&[("svc-timeout-ms", " 250 ")], Some(ms(250))),

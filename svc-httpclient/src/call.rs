@@ -263,7 +263,13 @@ fn calls<P: Borrow<Span> + Send>(
                             remaining,
                             move |attempt: Attempt| {
                                 let status = attempt.status();
-                                let outcome = crate::deadline::outcome(&attempt, outer);
+                                let outcome = crate::deadline::outcome(
+                                    &attempt,
+                                    outer,
+                                    outer && limit >= remaining,
+                                    attempt_start.elapsed(),
+                                    limit,
+                                );
                                 if let Some(permit) = permit {
                                     permit.record(outcome);
                                 }

@@ -515,7 +515,19 @@ async fn call(
             Ok(Ok(response)) => {
                 match classify::head_status(response.status(), response.headers()) {
                     Some(code) => {
-                        attempt.finish(End::Status(code));
+                        // `DEADLINE_EXCEEDED` at the very end of a budget the
+                        // request's deadline set: the service gave up at the
+                        // budget we sent it, not a failure of its own
+                        // (svc_httpclient's rule for a 504, crate::deadline).
+                        let slack = (limit / 10).max(std::time::Duration::from_millis(2));
+                        let gave_up = code == tonic::Code::DeadlineExceeded
+                            && matches!(timed_out, GrpcProblem::DeadlineExceeded)
+                            && Instant::now() + slack >= attempt_deadline;
+                        attempt.finish(if gave_up {
+                            End::Failed(GrpcProblem::DeadlineExceeded)
+                        } else {
+                            End::Status(code)
+                        });
                         let retry =
                             idempotent && classify::is_retryable(code) && replay.replayable();
                         (Last::Response(response, code), retry)
