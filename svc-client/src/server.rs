@@ -6,7 +6,7 @@
 //! its calls through a [`Client`](crate::Client) or a gRPC channel join the
 //! caller's trace; and it keeps the caller's **deadline** for the request
 //! ([`crate::deadline`]): the handler reads it with
-//! [`deadline::remaining()`](crate::deadline::remaining), its calls end by
+//! [`deadline::remaining()`], its calls end by
 //! it, and a request that arrives with no budget left is answered at once
 //! without running the handler (see "Deadlines and shedding" below). It is a plain [`tower_layer::Layer`] over
 //! `http::Request<B>` → `http::Response<B>`, so the same value goes on an
@@ -86,12 +86,12 @@
 //! - **The deadline** (`arrival + budget`) is the request's while its
 //!   handler runs: around the inner service's `call` and every poll of its
 //!   future, so the handler and what it awaits see it (a task it spawns
-//!   does not: [`deadline::propagate`](crate::deadline::propagate)).
+//!   does not: [`deadline::propagate`]).
 //! - **At the deadline**, a handler still running is dropped (its caller
 //!   has stopped waiting) and answered as a shed request is, as tonic's
 //!   own server timeout does. Handlers that must not be cancelled mid-way
 //!   turn it off with [`cancel_at_deadline(false)`](ServerLayer::cancel_at_deadline)
-//!   and watch [`deadline::remaining()`](crate::deadline::remaining)
+//!   and watch [`deadline::remaining()`]
 //!   themselves.
 //!
 //! A shed request does not call the inner service, whose `poll_ready` has
@@ -275,7 +275,7 @@ impl ServerLayer {
     /// Whether a handler still running at the request's deadline is
     /// dropped and answered 504 (`DEADLINE_EXCEEDED`) (default `true`).
     /// With `false`, the handler runs on; it sees
-    /// [`deadline::remaining()`](crate::deadline::remaining) reach zero.
+    /// [`deadline::remaining()`] reach zero.
     ///
     /// ```
     /// let layer = svc_client::server::layer().cancel_at_deadline(false);
