@@ -454,7 +454,7 @@
 //! - Set timeouts shorter than your own handler's timeout
 //!   ([`ClientConfig::timeout`]); better, let the caller's budget bound
 //!   them: with `server::layer()` on your router, every call inside a
-//!   request ends by the caller's deadline ([`deadline`](crate::deadline),
+//!   request ends by the caller's deadline ([`deadline`](mod@crate::deadline),
 //!   [`ClientConfig::deadline_margin`], [`Error::is_deadline_exceeded`]).
 //! - Propagate trace IDs: automatic on the client side; on the server side,
 //!   [`continue_trace`] in a handler, or the `trace_middleware` layer for
