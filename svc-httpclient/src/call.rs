@@ -247,6 +247,8 @@ fn calls<P: Borrow<Span> + Send>(
                         let http = client.http();
                         let call = &mut call;
                         let (policy, origin) = (&policy, &*origin);
+                        // The outer deadline ends this attempt (crate::deadline).
+                        let bound = outer && limit >= remaining;
                         // Everything about the attempt, the observers' hooks
                         // included, runs inside its span, entered once per poll
                         // (see `Sending`).
@@ -266,9 +268,9 @@ fn calls<P: Borrow<Span> + Send>(
                                 let outcome = crate::deadline::outcome(
                                     &attempt,
                                     outer,
-                                    outer && limit >= remaining,
+                                    bound,
                                     attempt_start.elapsed(),
-                                    limit,
+                                    policy.deadline,
                                 );
                                 if let Some(permit) = permit {
                                     permit.record(outcome);

@@ -15,8 +15,9 @@
 //!   breaker ([`Outcome::Ignored`]): the service was given the caller's
 //!   last few milliseconds, it is not at fault for missing them;
 //! - the call's error is `is_deadline_exceeded()` (and `is_timeout()`);
-//! - a `504` that arrives in the last tenth (at least 2 ms) of a budget the
-//!   outer deadline set is not a breaker failure either: a service behind
+//! - a `504` that arrives at the very end of a budget the outer deadline
+//!   set (less than a tenth of the attempt's time so far, at least 2 ms,
+//!   left) is not a breaker failure either: a service behind
 //!   svc's server layer answers `504` when the budget it was sent runs
 //!   out, which can be a moment before this side's own timer fires. The
 //!   response is still returned (a response is never an error).
@@ -67,30 +68,31 @@ pub(crate) fn cut_by_outer(attempt: &Attempt, outer: bool) -> bool {
     outer && matches!(attempt, Attempt::Failed(f) if f.deadline)
 }
 
-/// What the breaker makes of `attempt`, which took `elapsed` of its
-/// budget `limit`: not a failure when the outer deadline cut it short, nor
-/// for a `504` at the very end of a budget that the outer deadline set
-/// (`bound`): the service (with svc's server layer) gave up at the budget
+/// What the breaker makes of `attempt`, which took `elapsed`: not a
+/// failure when the outer deadline cut it short, nor for a `504` at the
+/// very end of an attempt that the outer deadline ends (`bound`, at
+/// `deadline`): the service (with svc's server layer) gave up at the budget
 /// it was sent, a moment before this side's timer would have.
 pub(crate) fn outcome(
     attempt: &Attempt,
     outer: bool,
     bound: bool,
     elapsed: Duration,
-    limit: Duration,
+    deadline: Instant,
 ) -> Outcome {
-    if cut_by_outer(attempt, outer) || (bound && gave_up_at_budget(attempt, elapsed, limit)) {
+    if cut_by_outer(attempt, outer) || (bound && gave_up_at_budget(attempt, elapsed, deadline)) {
         Outcome::Ignored
     } else {
         attempt.outcome()
     }
 }
 
-/// A `504` in the last tenth (at least 2 ms) of the attempt's budget.
-fn gave_up_at_budget(attempt: &Attempt, elapsed: Duration, limit: Duration) -> bool {
-    let end = (limit / 10).max(Duration::from_millis(2));
+/// A `504` with less than a tenth of the attempt's time so far (at least
+/// 2 ms) left before `deadline`: at the end of its budget.
+fn gave_up_at_budget(attempt: &Attempt, elapsed: Duration, deadline: Instant) -> bool {
+    let end = (elapsed / 10).max(Duration::from_millis(2));
     matches!(attempt, Attempt::Response(resp, _) if resp.status() == reqwest::StatusCode::GATEWAY_TIMEOUT)
-        && elapsed + end >= limit
+        && deadline.saturating_duration_since(Instant::now()) <= end
 }
 
 #[cfg(test)]

