@@ -220,12 +220,12 @@ impl ClientConfig {
     }
 
     /// Whether calls made while a request with a budget is being handled
-    /// (inside [`server::layer()`](crate::deadline), see
+    /// (inside [`server::layer()`](crate::server::layer), see
     /// [`deadline`](crate::deadline)) are bound by that budget (default
     /// `true`): each call then runs with `min(its timeout, remaining -
     /// deadline_margin)`, sends each attempt's own budget to the service
     /// (the `svc-timeout-ms` header; `grpc-timeout` for a
-    /// [`grpc::Channel`](crate::deadline)), never starts an attempt or a
+    /// [`grpc::Channel`](crate::grpc::Channel)), never starts an attempt or a
     /// backoff it cannot finish, and fails at once with
     /// [`Error::is_deadline_exceeded`](crate::Error::is_deadline_exceeded)
     /// when nothing is left. `false` ignores the request's budget: the

@@ -4,10 +4,10 @@
 //! A user request has one budget. If the edge gives up after 300 ms, every
 //! service behind it should stop working for that request after 300 ms,
 //! not each restart the clock with its own 30 s timeout.
-//! [`server::layer()`](crate::deadline#the-server-side) reads the caller's
+//! [`server::layer()`](crate::server::layer) reads the caller's
 //! budget when a request arrives and keeps its deadline for the request;
 //! every [`Client`](crate::Client) and
-//! [`grpc::Channel`](crate::deadline#the-client-side) call made while
+//! [`grpc::Channel`](crate::grpc::Channel) call made while
 //! handling it is bound by it and sends what is left downstream.
 //!
 //! ```
@@ -31,7 +31,7 @@
 //! | header | format | written by |
 //! |---|---|---|
 //! | [`svc-timeout-ms`](HEADER) | whole milliseconds, `1*20DIGIT` | svc's clients, on every HTTP attempt |
-//! | `grpc-timeout` | gRPC's `1*8DIGIT` and a unit `H M S m u n` | gRPC clients ([`grpc::Channel`](crate::deadline#the-client-side), tonic, grpc-go...) |
+//! | `grpc-timeout` | gRPC's `1*8DIGIT` and a unit `H M S m u n` | gRPC clients ([`grpc::Channel`](crate::grpc::Channel), tonic, grpc-go...) |
 //! | `x-envoy-expected-rq-timeout-ms` | whole milliseconds | Envoy (and Istio) in front of the service |
 //!
 //! svc's own header is `svc-timeout-ms`: milliseconds (the precision an
@@ -44,7 +44,7 @@
 //! **Precedence**: when several headers are present, the smallest valid
 //! budget wins (each is a promise by someone on the path that the answer
 //! is useless after it). **Caps**: a budget larger than the layer's
-//! [`max_budget`](crate::deadline#the-server-side) (default 30 s, the
+//! [`max_budget`](crate::server::ServerLayer::max_budget) (default 30 s, the
 //! clients' default timeout) is cut to it, so a peer cannot make this
 //! service hold work for days.
 //!
@@ -76,7 +76,8 @@
 //!   a `Client` call), and anything polled from inside it;
 //! - **not seen**: a task started with `tokio::spawn` or
 //!   `tokio::task::spawn_blocking`, or a thread: task-locals are not
-//!   inherited. Carry it explicitly with [`propagate`] (or [`scope`] with a
+//!   inherited; nor a streaming response body, which the server polls
+//!   after the handler has returned its response head. Carry it explicitly with [`propagate`] (or [`scope`] with a
 //!   deadline of your choice), or read [`current()`] before spawning:
 //!
 //! ```
@@ -139,7 +140,7 @@ pub(crate) static HEADER_NAME: http::HeaderName = http::HeaderName::from_static(
 pub(crate) const ENVOY_HEADER: &str = "x-envoy-expected-rq-timeout-ms";
 
 /// What is left of the current request's budget: `None` outside a request
-/// with a budget (no [`server::layer()`](self#the-server-side), no
+/// with a budget (no [`server::layer()`](crate::server::layer), no
 /// deadline header, or a task that does not carry it, see the [module
 /// docs](self)), `Some(Duration::ZERO)` once it has passed.
 ///

@@ -391,8 +391,8 @@ impl Error {
     /// breaker), or during it, which it then cut short (also
     /// [`is_timeout`](Error::is_timeout); not a breaker failure either: the
     /// service was given the caller's last milliseconds). For a gRPC call,
-    /// the same from a [`grpc::Channel`](crate::deadline#the-client-side)'s
-    /// status (through [`Error::from_status`](crate::deadline#the-client-side)).
+    /// the same from a [`grpc::Channel`](crate::grpc::Channel)'s
+    /// status (through [`Error::from_status`](crate::Error::from_status)).
     ///
     /// ```
     /// use std::time::Duration;

@@ -89,7 +89,8 @@
 //!   does not: [`deadline::propagate`]).
 //! - **At the deadline**, a handler still running is dropped (its caller
 //!   has stopped waiting) and answered as a shed request is, as tonic's
-//!   own server timeout does. Handlers that must not be cancelled mid-way
+//!   own server timeout does. The deadline bounds the handler until it
+//!   returns its response head: a streaming body is not cut. Handlers that must not be cancelled mid-way
 //!   turn it off with [`cancel_at_deadline(false)`](ServerLayer::cancel_at_deadline)
 //!   and watch [`deadline::remaining()`]
 //!   themselves.
