@@ -122,7 +122,7 @@ impl Report {
                 ),
             ),
             check(
-                "slow, no propagation: auth-svc works on for nobody (≥ 200 ms past the deadline per request, 10× more)",
+                "no propagation: auth-svc works on for nobody (≥ 200 ms past the deadline per request, 10× more)",
                 off.matched * 10 >= off.requests * 8
                     && off.mean_ms() >= 200.0
                     && off.mean_ms() >= 10.0 * on.mean_ms().max(1.0),

@@ -57,7 +57,7 @@ impl Plan {
             (Kind::AuthFailing, "auth failing"),
             (Kind::AuthRecovered, "auth recovered"),
             (Kind::AuthSlow, "auth slow"),
-            (Kind::AuthSlowUnbounded, "slow, no propagation"),
+            (Kind::AuthSlowUnbounded, "no propagation"),
         ]
         .into_iter()
         .zip(secs)
