@@ -55,7 +55,10 @@ use crate::metrics::RpcDuration;
 ///   ([`Error::is_deadline_exceeded`](crate::Error::is_deadline_exceeded)
 ///   through [`Error::from_status`](crate::Error::from_status)), without
 ///   I/O or breaker effect, and an attempt that deadline cuts short is not
-///   a breaker failure.
+///   a breaker failure. The deadline is read when the call is made
+///   (`Service::call`) in the caller's task: behind a `tower::buffer`,
+///   whose worker task makes the calls, the request's deadline is not seen
+///   (set the request's own timeout instead).
 /// - **Breaker**: `UNAVAILABLE`, `DEADLINE_EXCEEDED`, `RESOURCE_EXHAUSTED`,
 ///   `INTERNAL`, `UNKNOWN` and transport failures count as failures, `OK`
 ///   as a success; any other status is the caller's problem and leaves the
