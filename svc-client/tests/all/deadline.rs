@@ -633,6 +633,10 @@ mod grpc {
             request: Request<HealthCheckRequest>,
         ) -> Result<Response<HealthCheckResponse>, Status> {
             self.calls.fetch_add(1, Ordering::SeqCst);
+            if request.get_ref().service == "slow" {
+                // Works for a second, unless dropped at the deadline.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
             *self.grpc_timeout.lock().unwrap() = request
                 .metadata()
                 .get("grpc-timeout")
@@ -707,6 +711,41 @@ mod grpc {
             .unwrap()
             .expect("the server layer kept it");
         assert!(seen <= sent, "{seen:?} > {sent:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_grpc_call_cut_by_the_deadline_is_not_a_breaker_failure() {
+        let health = Recording::default();
+        let addr = start(health.clone()).await;
+        let channel = channel_to(addr, fast_config());
+        check(&channel).await.unwrap();
+        let breaker = channel.breaker().unwrap().clone();
+        let slow = |channel: &Channel| {
+            let mut client = HealthClient::new(channel.clone());
+            async move {
+                client
+                    .check(HealthCheckRequest {
+                        service: "slow".to_owned(),
+                    })
+                    .await
+            }
+        };
+
+        let start = Instant::now();
+        let status = within(ms(60), slow(&channel)).await.unwrap_err();
+        assert!(start.elapsed() <= ms(60), "{:?}", start.elapsed());
+        assert_eq!(status.code(), Code::DeadlineExceeded);
+        let err = Error::from_status(&status).expect("ours");
+        assert!(err.is_deadline_exceeded() && err.is_timeout(), "{err:?}");
+        assert_eq!(breaker.metrics().failures(), 0);
+
+        // The channel's own timeout: the service's failure.
+        let short = channel_to(addr, fast_config().timeout(ms(60)).max_retries(0));
+        let status = slow(&short).await.unwrap_err();
+        assert_eq!(status.code(), Code::DeadlineExceeded);
+        let err = Error::from_status(&status).expect("ours");
+        assert!(err.is_timeout() && !err.is_deadline_exceeded(), "{err:?}");
+        assert_eq!(short.breaker().unwrap().metrics().failures(), 1);
     }
 
     #[tokio::test(start_paused = true)]
