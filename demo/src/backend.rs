@@ -7,7 +7,7 @@
 //! | `POST /validate` (auth) | `{"token": ..}` -> `{"valid": .., "user_id": ..}` |
 //! | `GET /users/{id}/messages` (chat) | the user's recent messages |
 //! | `GET /admin/faults`, `POST /admin/faults`, `DELETE /admin/faults` | read, replace, clear the [`Faults`] |
-//! | `GET /admin/stats` | [`Stats`]: requests received, faults injected, recent trace ids |
+//! | `GET /admin/stats` | [`Stats`]: requests received, faults injected, recent trace ids and slow work |
 //! | `GET /healthz` | `ok` (never faulted: a fault is the demo, not a broken pod) |
 //!
 //! Only the service routes are faulted and counted; admin and health routes
@@ -30,6 +30,9 @@ use std::time::Duration;
 /// How many trace ids [`Stats::recent_trace_ids`] keeps (the newest last).
 pub const RECENT_TRACE_IDS: usize = 512;
 
+/// How many [`Work`] records [`Stats::recent_work`] keeps (the newest last).
+pub const RECENT_WORK: usize = 4096;
+
 /// How long a hanging request waits before it gives up and answers 504
 /// (a bound, so a demo left running never piles up tasks for ever).
 const HANG_FOR: Duration = Duration::from_secs(300);
@@ -38,7 +41,10 @@ const HANG_FOR: Duration = Duration::from_secs(300);
 
 /// The faults a backend injects, set with `POST /admin/faults`.
 ///
-/// Every service request first waits `latency_ms`. Then, with probability
+/// Every service request first waits `latency_ms` (its slow work), or
+/// less when the caller's deadline comes first: the backend watches
+/// `svc_client::deadline::remaining()` and stops its work at the
+/// deadline, answering 504 (see [`Work`]). Then, with probability
 /// `error_fraction`, it is faulted: reset (the connection is dropped without
 /// an answer) if `reset`, else left hanging if `hang`, else answered with
 /// `status`. `{}` is a healthy backend.
@@ -148,6 +154,31 @@ pub struct Stats {
     pub faults: Faults,
     /// The trace ids of the latest requests that carried one, oldest first.
     pub recent_trace_ids: Vec<String>,
+    /// The latest requests that did slow work (`latency_ms`), oldest first.
+    #[serde(default)]
+    pub recent_work: Vec<Work>,
+}
+
+/// One request's slow work (the `latency_ms` fault), in wall-clock time so
+/// that the driver can compare it with its own deadlines (one machine, or
+/// hosts whose clocks NTP keeps within milliseconds).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Work {
+    /// The request's trace id, when it carried one.
+    pub trace_id: Option<String>,
+    /// When the work started, milliseconds since the Unix epoch.
+    pub started_unix_ms: f64,
+    /// When it ended.
+    pub ended_unix_ms: f64,
+    /// Whether the caller's deadline cut it short.
+    pub cut_by_deadline: bool,
+}
+
+/// Now, in milliseconds since the Unix epoch.
+pub fn unix_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1e3)
 }
 
 /// The shared state of one backend: its faults and its counters.
@@ -163,6 +194,7 @@ struct Inner {
     requests: AtomicU64,
     faulted: AtomicU64,
     traces: Mutex<VecDeque<String>>,
+    work: Mutex<VecDeque<Work>>,
 }
 
 impl Backend {
@@ -175,6 +207,7 @@ impl Backend {
                 requests: AtomicU64::new(0),
                 faulted: AtomicU64::new(0),
                 traces: Mutex::new(VecDeque::with_capacity(RECENT_TRACE_IDS)),
+                work: Mutex::new(VecDeque::new()),
             }),
         }
     }
@@ -203,7 +236,16 @@ impl Backend {
             faulted: self.inner.faulted.load(Ordering::Relaxed),
             faults: self.faults(),
             recent_trace_ids: lock(&self.inner.traces).iter().cloned().collect(),
+            recent_work: lock(&self.inner.work).iter().cloned().collect(),
         }
+    }
+
+    fn record_work(&self, work: Work) {
+        let mut recent = lock(&self.inner.work);
+        if recent.len() == RECENT_WORK {
+            recent.pop_front();
+        }
+        recent.push_back(work);
     }
 
     fn record_request(&self, trace_id: Option<String>) {
@@ -251,7 +293,9 @@ fn with_faults_and_admin(service: Router<Backend>, backend: Backend) -> Router {
             backend.clone(),
             trace_and_count,
         ))
-        .layer(middleware::from_fn(svc_client::trace_middleware));
+        // The caller's trace and deadline; the handlers watch the deadline
+        // themselves (the slow work stops at it), so none is cancelled.
+        .layer(svc_client::server::layer().cancel_at_deadline(false));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route(
@@ -275,8 +319,9 @@ async fn trace_and_count(State(backend): State<Backend>, req: Request, next: Nex
 async fn inject_faults(State(backend): State<Backend>, req: Request, next: Next) -> Response {
     let conn = req.extensions().get::<ConnectInfo<ConnHandle>>().cloned();
     let faults = backend.faults();
-    if faults.latency_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
+    if faults.latency_ms > 0 && slow_work(&backend, faults.latency_ms).await {
+        tracing::info!("slow work stopped at the caller's deadline");
+        return error(StatusCode::GATEWAY_TIMEOUT, "deadline exceeded");
     }
     let action = faults.decide(fastrand::f64());
     if action != Action::Pass {
@@ -306,6 +351,39 @@ async fn inject_faults(State(backend): State<Backend>, req: Request, next: Next)
             ),
         },
     }
+}
+
+/// The `latency_ms` of slow work, stopped at the caller's deadline if it
+/// comes first (`svc_client::deadline`), recorded as a [`Work`]. Whether
+/// the deadline cut it short.
+///
+/// The work runs in a task of its own, as CPU-bound or blocking work does
+/// (a password hash, a query on a blocking pool): a request whose caller
+/// hangs up is dropped, its task is not, and works on for nobody unless it
+/// knows the deadline. A spawned task does not inherit the request's
+/// deadline; `deadline::propagate` carries it.
+async fn slow_work(backend: &Backend, latency_ms: u64) -> bool {
+    let backend = backend.clone();
+    let trace_id = telemetry::trace_id(&tracing::Span::current());
+    let work = tokio::spawn(svc_client::deadline::propagate(async move {
+        let started_unix_ms = unix_ms();
+        let work = tokio::time::sleep(Duration::from_millis(latency_ms));
+        let cut_by_deadline = match svc_client::deadline::current() {
+            Some(deadline) => tokio::time::timeout_at(deadline, work).await.is_err(),
+            None => {
+                work.await;
+                false
+            }
+        };
+        backend.record_work(Work {
+            trace_id,
+            started_unix_ms,
+            ended_unix_ms: unix_ms(),
+            cut_by_deadline,
+        });
+        cut_by_deadline
+    }));
+    work.await.unwrap_or(false)
 }
 
 fn error(status: StatusCode, message: &str) -> Response {

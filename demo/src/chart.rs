@@ -1,7 +1,9 @@
 //! The timeline chart of a demo run, as a self-contained SVG written by hand
 //! (a few rectangles and polylines; no plotting dependency).
 //!
-//! Three panels share the time axis: latency p50/p99 (log scale), outcomes
+//! Three panels share the time axis: latency p50/p99 (log scale; with, in
+//! the deadline phases, auth-svc's work past each request's deadline, mean
+//! per request), outcomes
 //! per second (stacked bars) with the calls that reached `auth-svc`, and the
 //! state of each breaker of `profile-svc`. Dashed lines mark the phases.
 
@@ -30,6 +32,9 @@ pub struct Point {
     pub chat_state: Option<String>,
     /// Requests that reached `auth-svc` during this second.
     pub auth_calls: u64,
+    /// For the requests with a budget whose deadline fell in this second:
+    /// `auth-svc`'s work past that deadline, mean per request, milliseconds.
+    pub auth_late_ms: Option<f64>,
 }
 
 /// A phase of the scenario, in seconds since the load started.
@@ -62,6 +67,7 @@ const UNAVAILABLE: &str = "#d62728";
 const ERROR: &str = "#7b1fa2";
 const HALF_OPEN: &str = "#f0c419";
 const UNKNOWN: &str = "#bbbbbb";
+const LATE: &str = "#8c564b";
 
 /// Renders the chart. `title` is escaped.
 pub fn render(title: &str, points: &[Point], phases: &[PhaseSpan]) -> String {
@@ -159,6 +165,21 @@ pub fn render(title: &str, points: &[Point], phases: &[PhaseSpan]) -> String {
                 coords.join(" ")
             );
         }
+    }
+    // auth-svc's work past the requests' deadlines (deadline phases).
+    let late: Vec<String> = points
+        .iter()
+        .filter_map(|p| {
+            p.auth_late_ms
+                .map(|v| format!("{:.1},{:.1}", x(p.t - 0.5), lat_y(v)))
+        })
+        .collect();
+    if !late.is_empty() {
+        let _ = writeln!(
+            svg,
+            r#"<polyline points="{}" fill="none" stroke="{LATE}" stroke-width="2.5"/>"#,
+            late.join(" ")
+        );
     }
     frame(&mut svg, LAT_TOP, LAT_BOTTOM);
 
@@ -271,6 +292,7 @@ pub fn render(title: &str, points: &[Point], phases: &[PhaseSpan]) -> String {
         ("503 circuit open", UNAVAILABLE, "box"),
         ("other failure", ERROR, "box"),
         ("calls reaching auth-svc", "#111", "line"),
+        ("auth work past deadline", LATE, "line"),
     ] {
         match kind {
             "box" => {
@@ -375,6 +397,7 @@ mod tests {
                 auth_state: Some(if t == 3 { "open" } else { "closed" }.to_owned()),
                 chat_state: Some("half-open".to_owned()),
                 auth_calls: 45,
+                auth_late_ms: (t == 4).then_some(500.0),
             })
             .collect();
         let phases = [
@@ -400,7 +423,9 @@ mod tests {
             svg.matches(&format!(r#"fill="{HALF_OPEN}""#)).count(),
             4 + 1
         );
-        assert_eq!(svg.matches("<polyline").count(), 3);
+        // p50, p99, auth calls, and auth's work past the deadline.
+        assert_eq!(svg.matches("<polyline").count(), 4);
+        assert!(svg.contains(&format!(r#"stroke="{LATE}" stroke-width="2.5""#)));
     }
 
     #[test]

@@ -10,7 +10,15 @@
 //! | chat not configured (`CHAT_SVC_URL` unset) | 200, the profile, `messages: []`, `degraded: false` |
 //! | auth's circuit is open | 503 at once, `Retry-After` = the breaker's wait, rounded up |
 //! | auth answers 404 | 404 |
+//! | the caller's budget ran out waiting for auth | 504 at the deadline |
 //! | auth fails otherwise | 502 |
+//!
+//! The routes run behind `svc_client::server::layer()`: a request's budget
+//! (`svc-timeout-ms`, set by the driver's deadline phases) bounds the calls
+//! to auth and chat, and reaches them. `POST /admin/deadlines`
+//! `{"propagate": false}` switches to an auth client built with
+//! `ClientConfig::propagate_deadline(false)` (the comparison: each hop
+//! restarts the clock); `{"propagate": true}` switches back.
 //!
 //! Every answer carries `x-trace-id`, the W3C trace id of the request
 //! (the caller's, when it sent a `traceparent`). `GET /debug/clients` shows
@@ -28,9 +36,11 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use svc_client::{CircuitBreakerConfig, Client, ClientConfig, Registry};
 
@@ -86,7 +96,18 @@ pub struct DebugClients {
 #[derive(Clone, Debug)]
 pub struct Profiles {
     auth: Client,
+    /// The same settings, without deadline propagation (the comparison).
+    auth_unbounded: Client,
+    /// Which auth client the handlers use.
+    propagate: Arc<AtomicBool>,
     chat: Option<Client>,
+}
+
+/// What `POST /admin/deadlines` takes and answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deadlines {
+    /// Whether calls to auth carry the request's deadline.
+    pub propagate: bool,
 }
 
 /// The demo's client settings where the environment sets none: tighter
@@ -136,11 +157,15 @@ impl Profiles {
     /// settings is (the message names the variable). A misconfigured chat
     /// is logged and served without.
     pub fn from_registry(registry: &Registry, defaults: ClientConfig) -> Result<Self, String> {
-        let auth = defaults
+        let auth_config = defaults
             .clone()
             .apply_settings(registry, "auth-svc")
-            .and_then(|config| Client::from_registry(registry, "auth-svc", config))
             .map_err(|err| format!("auth service required: {err}"))?;
+        let auth = Client::from_registry(registry, "auth-svc", auth_config.clone())
+            .map_err(|err| format!("auth service required: {err}"))?;
+        let auth_unbounded =
+            Client::from_registry(registry, "auth-svc", auth_config.propagate_deadline(false))
+                .map_err(|err| format!("auth service required: {err}"))?;
         // Optional dependency: check, but do not fail.
         let chat = if registry.is_configured("chat-svc") {
             let chat = defaults
@@ -157,7 +182,21 @@ impl Profiles {
             tracing::info!("chat service not configured, serving without messages");
             None
         };
-        Ok(Profiles { auth, chat })
+        Ok(Profiles {
+            auth,
+            auth_unbounded,
+            propagate: Arc::new(AtomicBool::new(true)),
+            chat,
+        })
+    }
+
+    /// The auth client in use ([`Deadlines`]).
+    fn auth(&self) -> &Client {
+        if self.propagate.load(Ordering::Relaxed) {
+            &self.auth
+        } else {
+            &self.auth_unbounded
+        }
     }
 
     /// The breaker reports of both clients.
@@ -175,9 +214,10 @@ pub fn router(profiles: Profiles) -> Router {
         .route("/profiles/{id}", get(get_profile))
         .route("/debug/clients", get(debug_clients))
         .layer(middleware::from_fn(trace_and_log))
-        .layer(middleware::from_fn(svc_client::trace_middleware));
+        .layer(svc_client::server::layer());
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/admin/deadlines", post(set_deadlines))
         .merge(service)
         .with_state(profiles)
 }
@@ -236,6 +276,20 @@ pub fn retry_after_secs(wait: Duration) -> u64 {
     secs.max(1)
 }
 
+async fn set_deadlines(
+    State(profiles): State<Profiles>,
+    Json(deadlines): Json<Deadlines>,
+) -> Json<Deadlines> {
+    profiles
+        .propagate
+        .store(deadlines.propagate, Ordering::Relaxed);
+    tracing::info!(
+        propagate = deadlines.propagate,
+        "deadline propagation to auth-svc set"
+    );
+    Json(deadlines)
+}
+
 async fn debug_clients(State(profiles): State<Profiles>) -> Json<DebugClients> {
     Json(profiles.debug_clients())
 }
@@ -255,7 +309,7 @@ async fn get_profile(State(profiles): State<Profiles>, Path(id): Path<String>) -
     }
 
     // Required call.
-    let user = match fetch_user(&profiles.auth, &id).await {
+    let user = match fetch_user(profiles.auth(), &id).await {
         Ok(user) => user,
         Err(err) if err.is_circuit_open() => {
             // Fail fast: auth is known to be down; tell the caller when to retry.
@@ -272,6 +326,17 @@ async fn get_profile(State(profiles): State<Profiles>, Path(id): Path<String>) -
         }
         Err(err) if err.status() == Some(StatusCode::NOT_FOUND) => {
             return error(StatusCode::NOT_FOUND, "no such user");
+        }
+        Err(err)
+            if err.is_deadline_exceeded() || err.status() == Some(StatusCode::GATEWAY_TIMEOUT) =>
+        {
+            // The caller's budget ran out (here, or in auth-svc, which
+            // stopped at the deadline it was sent): it has stopped waiting.
+            tracing::debug!(error = %err, "auth request out of the caller's time");
+            return error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "deadline exceeded waiting for auth-svc",
+            );
         }
         Err(err) => {
             tracing::warn!(error = %err, "auth request failed");

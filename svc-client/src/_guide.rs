@@ -452,7 +452,10 @@
 //!   attempts and cause; circuit-open rejections at `debug`).
 //! - Consider graceful degradation for optional dependencies.
 //! - Set timeouts shorter than your own handler's timeout
-//!   ([`ClientConfig::timeout`]).
+//!   ([`ClientConfig::timeout`]); better, let the caller's budget bound
+//!   them: with `server::layer()` on your router, every call inside a
+//!   request ends by the caller's deadline ([`deadline`](mod@crate::deadline),
+//!   [`ClientConfig::deadline_margin`], [`Error::is_deadline_exceeded`]).
 //! - Propagate trace IDs: automatic on the client side; on the server side,
 //!   [`continue_trace`] in a handler, or the `trace_middleware` layer for
 //!   axum (feature `axum`):

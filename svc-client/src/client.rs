@@ -69,6 +69,10 @@ pub(crate) struct Shared {
     /// The pool is the caller's (`http_client`): it may follow a redirect
     /// to another host, so every response's origin is checked.
     pub(crate) check_origin: bool,
+    /// [`ClientConfig::propagate_deadline`].
+    pub(crate) propagate_deadline: bool,
+    /// [`ClientConfig::deadline_margin`].
+    pub(crate) deadline_margin: std::time::Duration,
     #[cfg(feature = "metrics")]
     pub(crate) instruments: Instruments,
 }
@@ -184,6 +188,8 @@ impl Client {
             decode_limit,
             call_span,
             pool,
+            propagate_deadline,
+            deadline_margin,
             #[cfg(feature = "metrics")]
             meter,
         } = config;
@@ -230,6 +236,8 @@ impl Client {
             decode_limit,
             call_span,
             check_origin,
+            propagate_deadline,
+            deadline_margin,
             #[cfg(feature = "metrics")]
             instruments,
         });

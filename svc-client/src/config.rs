@@ -24,6 +24,8 @@ use crate::{CircuitBreakerConfig, reqwest};
 /// | retry budget ([`http`](ClientConfig::http)) | 20% of calls over 10 s, plus 10 retries/s |
 /// | [`decode_limit`](ClientConfig::decode_limit) | 16 MiB |
 /// | [`shared_pool`](ClientConfig::shared_pool) | on: one connection pool for every client of the process |
+/// | [`propagate_deadline`](ClientConfig::propagate_deadline) | on: a call inside a request with a budget ends by it and sends what is left |
+/// | [`deadline_margin`](ClientConfig::deadline_margin) | 5 ms kept back from the request's budget |
 ///
 /// # Example
 ///
@@ -63,7 +65,8 @@ use crate::{CircuitBreakerConfig, reqwest};
 /// `max_retry_after`, `retry_statuses`, `user_agent`,
 /// `generate_idempotency_keys`, `max_origins`, `origin_idle_timeout`; see
 /// its documentation) and the facade's own `decode_limit` (bytes),
-/// `call_span` and `shared_pool` (bools). Durations are strings such as
+/// `call_span`, `shared_pool` and `propagate_deadline` (bools) and
+/// `deadline_margin` (a duration). Durations are strings such as
 /// `"250ms"`, `"2s"`, `"1m30s"`; `circuit_breaker = false` turns the
 /// breaker off. A missing field keeps its default, an unknown one is an
 /// error, and every value is validated while the file is read, the error
@@ -104,9 +107,14 @@ pub struct ClientConfig {
     pub(crate) decode_limit: u64,
     pub(crate) call_span: bool,
     pub(crate) pool: Pool,
+    pub(crate) propagate_deadline: bool,
+    pub(crate) deadline_margin: Duration,
     #[cfg(feature = "metrics")]
     pub(crate) meter: Option<opentelemetry::metrics::Meter>,
 }
+
+/// The default [`ClientConfig::deadline_margin`].
+pub(crate) const DEFAULT_DEADLINE_MARGIN: Duration = Duration::from_millis(5);
 
 /// Where a client's connections come from.
 #[derive(Clone)]
@@ -126,6 +134,8 @@ impl Default for ClientConfig {
             call_span: false,
             decode_limit: DEFAULT_DECODE_LIMIT,
             pool: Pool::Shared,
+            propagate_deadline: true,
+            deadline_margin: DEFAULT_DEADLINE_MARGIN,
             #[cfg(feature = "metrics")]
             meter: None,
         }
@@ -209,6 +219,44 @@ impl ClientConfig {
         self
     }
 
+    /// Whether calls made while a request with a budget is being handled
+    /// (inside [`server::layer()`](crate::server::layer), see
+    /// [`deadline`](crate::deadline)) are bound by that budget (default
+    /// `true`): each call then runs with `min(its timeout, remaining -
+    /// deadline_margin)`, sends each attempt's own budget to the service
+    /// (the `svc-timeout-ms` header; `grpc-timeout` for a
+    /// [`grpc::Channel`](crate::grpc::Channel)), never starts an attempt or a
+    /// backoff it cannot finish, and fails at once with
+    /// [`Error::is_deadline_exceeded`](crate::Error::is_deadline_exceeded)
+    /// when nothing is left. `false` ignores the request's budget: the
+    /// client's own timeouts only, as before there were deadlines.
+    ///
+    /// ```
+    /// // A background job's client: its calls outlive the request that started it.
+    /// let config = svc_client::ClientConfig::default().propagate_deadline(false);
+    /// # let _ = config;
+    /// ```
+    pub fn propagate_deadline(mut self, on: bool) -> Self {
+        self.propagate_deadline = on;
+        self
+    }
+
+    /// How much of the request's remaining budget a call leaves unused
+    /// (default 5 ms): the time this service needs to turn the call's
+    /// result (or its failure) into its own answer before its caller gives
+    /// up. A call inside a request with 100 ms left runs for at most 95 ms.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let config = svc_client::ClientConfig::default().deadline_margin(Duration::from_millis(20));
+    /// # let _ = config;
+    /// ```
+    pub fn deadline_margin(mut self, margin: Duration) -> Self {
+        self.deadline_margin = margin;
+        self
+    }
+
     /// The body size limit of [`RequestBuilder::decode`](crate::RequestBuilder::decode)
     /// (default 16 MiB). At least 1 byte.
     pub fn decode_limit(mut self, bytes: u64) -> Self {
@@ -271,6 +319,8 @@ impl fmt::Debug for ClientConfig {
             .field("decode_limit", &self.decode_limit)
             .field("call_span", &self.call_span)
             .field("pool", &pool)
+            .field("propagate_deadline", &self.propagate_deadline)
+            .field("deadline_margin", &self.deadline_margin)
             .finish_non_exhaustive()
     }
 }
@@ -325,6 +375,8 @@ mod file {
             let mut decode_limit: Option<u64> = None;
             let mut call_span: Option<bool> = None;
             let mut shared_pool: Option<bool> = None;
+            let mut propagate_deadline: Option<bool> = None;
+            let mut deadline_margin: Option<String> = None;
             fn once<T, E: de::Error>(
                 slot: &mut Option<T>,
                 key: &'static str,
@@ -340,6 +392,14 @@ mod file {
                     "decode_limit" => once(&mut decode_limit, "decode_limit", map.next_value()?)?,
                     "call_span" => once(&mut call_span, "call_span", map.next_value()?)?,
                     "shared_pool" => once(&mut shared_pool, "shared_pool", map.next_value()?)?,
+                    "propagate_deadline" => once(
+                        &mut propagate_deadline,
+                        "propagate_deadline",
+                        map.next_value()?,
+                    )?,
+                    "deadline_margin" => {
+                        once(&mut deadline_margin, "deadline_margin", map.next_value()?)?;
+                    }
                     // The facade sets them itself: a file's value would be
                     // silently replaced.
                     "peer_service" | "log_failures" => {
@@ -367,6 +427,14 @@ mod file {
             }
             if let Some(shared) = shared_pool {
                 config.pool = if shared { Pool::Shared } else { Pool::Own };
+            }
+            if let Some(on) = propagate_deadline {
+                config = config.propagate_deadline(on);
+            }
+            if let Some(text) = deadline_margin {
+                let margin = svc_breaker::parse_duration(&text)
+                    .map_err(|e| de::Error::custom(format_args!("deadline_margin: {e}")))?;
+                config = config.deadline_margin(margin);
             }
             config.validate().map_err(de::Error::custom)?;
             Ok(config)

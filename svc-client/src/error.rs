@@ -29,6 +29,7 @@ type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 /// | [`is_invalid_path`](Error::is_invalid_path) | a path would leave the service (rejected before any I/O) |
 /// | [`is_circuit_open`](Error::is_circuit_open) | the breaker is open: the service is unhealthy, no request was sent |
 /// | [`is_timeout`](Error::is_timeout) | the call or its last attempt timed out |
+/// | [`is_deadline_exceeded`](Error::is_deadline_exceeded) | the request's [deadline](crate::deadline) passed before or during the call |
 /// | [`is_connect`](Error::is_connect) | no connection could be made |
 /// | [`is_budget_exhausted`](Error::is_budget_exhausted) | the retry budget stopped a retry |
 /// | [`is_decode`](Error::is_decode) | [`decode_response`](crate::decode_response) failed: non-2xx, too large, not the expected JSON |
@@ -104,6 +105,9 @@ pub(crate) struct GrpcError {
 pub(crate) enum GrpcProblem {
     CircuitOpen(CircuitOpen),
     Timeout,
+    /// The request's propagated deadline passed (before the call, or cutting
+    /// an attempt short).
+    DeadlineExceeded,
     Connect,
     Transport,
 }
@@ -230,7 +234,14 @@ impl Error {
 
     fn is_grpc_timeout(&self) -> bool {
         #[cfg(feature = "grpc")]
-        return self.is_grpc(|p| matches!(p, GrpcProblem::Timeout));
+        return self.is_grpc(|p| matches!(p, GrpcProblem::Timeout | GrpcProblem::DeadlineExceeded));
+        #[cfg(not(feature = "grpc"))]
+        false
+    }
+
+    fn is_grpc_deadline(&self) -> bool {
+        #[cfg(feature = "grpc")]
+        return self.is_grpc(|p| matches!(p, GrpcProblem::DeadlineExceeded));
         #[cfg(not(feature = "grpc"))]
         false
     }
@@ -375,6 +386,39 @@ impl Error {
         }
     }
 
+    /// The deadline of the request being handled (see [`crate::deadline`])
+    /// passed: before the call (nothing was sent, no effect on the
+    /// breaker), or during it, which it then cut short (also
+    /// [`is_timeout`](Error::is_timeout); not a breaker failure either: the
+    /// service was given the caller's last milliseconds). For a gRPC call,
+    /// the same from a [`grpc::Channel`](crate::grpc::Channel)'s
+    /// status (through [`Error::from_status`](crate::Error::from_status)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use svc_client::{Client, ClientConfig, Registry, deadline};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let registry = Registry::from_vars([("AUTH_SVC_URL", "http://127.0.0.1:9")]);
+    /// let auth = Client::from_registry(&registry, "auth-svc", ClientConfig::default())?;
+    /// // A request whose budget has run out: no I/O at all.
+    /// let err = deadline::scope(tokio::time::Instant::now(), auth.get("/users/1").send())
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(err.is_deadline_exceeded());
+    /// assert_eq!(err.attempts(), 0);
+    /// # Ok::<(), svc_client::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn is_deadline_exceeded(&self) -> bool {
+        self.any_http(svc_httpclient::Error::is_deadline_exceeded) || self.is_grpc_deadline()
+    }
+
+    /// A call the request's deadline rejected before sending anything.
+    pub(crate) fn is_deadline_rejection(&self) -> bool {
+        self.attempts() == 0 && self.is_deadline_exceeded()
+    }
+
     /// A fail-fast rejection: the circuit was open and nothing was sent. A
     /// circuit that opened during the call's retries is a failure of a call
     /// that reached the service, not a rejection.
@@ -401,6 +445,8 @@ impl Error {
             "redirected"
         } else if self.is_rejection() {
             "circuit_open"
+        } else if self.is_deadline_exceeded() {
+            "deadline_exceeded"
         } else if self.is_timeout() {
             "timeout"
         } else if self.is_connect() {
@@ -596,6 +642,15 @@ impl fmt::Display for Error {
                     GrpcProblem::Timeout => write!(
                         f,
                         "gRPC call {rpc} to {service} timed out ({} attempts)",
+                        e.attempts
+                    ),
+                    GrpcProblem::DeadlineExceeded if e.attempts == 0 => write!(
+                        f,
+                        "deadline exceeded: gRPC call {rpc} to {service} not sent"
+                    ),
+                    GrpcProblem::DeadlineExceeded => write!(
+                        f,
+                        "deadline exceeded: gRPC call {rpc} to {service} stopped ({} attempts)",
                         e.attempts
                     ),
                     GrpcProblem::Connect => write!(

@@ -13,7 +13,10 @@
 //! - **Retries** of failures that can succeed later, with exponential
 //!   backoff and jitter, `Retry-After`, a retry budget, and never a replayed
 //!   POST unless it is safe (`svc-httpclient`).
-//! - **Timeouts**: a deadline for the whole call and one per attempt.
+//! - **Timeouts**: a deadline for the whole call and one per attempt, and
+//!   the caller's own budget across hops: inside a request served behind
+//!   `server::layer()`, every call ends by the caller's deadline and tells
+//!   the next service what is left ([`deadline`]).
 //! - **A circuit breaker** that opens after 5 consecutive failures and fails
 //!   calls fast for 30 s ([`Error::is_circuit_open`], with
 //!   [`Error::retry_after`]).
@@ -138,7 +141,9 @@
 //!   `svc.client.circuit_breaker.transitions` (counter).
 //! - `axum`: `trace_middleware`, a middleware giving every request a server
 //!   span that continues the caller's trace, and `server::layer()`, the same
-//!   as a tower layer for axum and tonic servers.
+//!   as a tower layer for axum and tonic servers, which also keeps the
+//!   caller's deadline ([`deadline`]) and sheds requests that arrive out of
+//!   time.
 //! - `grpc`: gRPC (tonic 0.14); `server::layer()` for tonic servers.
 //!   span that continues the caller's trace.
 //! - `serde`: `Deserialize` for [`ClientConfig`], and, through the `serde`
@@ -161,10 +166,13 @@ pub mod _guide;
 
 mod client;
 mod config;
+pub mod deadline;
 mod decode;
 mod error;
 #[cfg(feature = "grpc")]
 pub mod grpc;
+#[cfg(any(feature = "axum", feature = "grpc"))]
+mod grpc_timeout;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod observe;

@@ -3,9 +3,10 @@
 //! | instrument | kind, unit | attributes |
 //! |---|---|---|
 //! | `http.client.request.duration` | histogram, `s`, one point per **attempt** | `http.request.method`, `server.address`, `server.port`, `url.scheme`, `http.response.status_code` (when a response came), `error.type` (when it failed), `peer.service` |
-//! | `svc.client.calls` | counter, `{call}`, one per **call** | `peer.service`, `http.request.method`, `svc.outcome` = `ok`, `degraded` (circuit open: nothing was sent) or `error` (an error, or a final 5xx response) |
+//! | `svc.client.calls` | counter, `{call}`, one per **call** | `peer.service`, `http.request.method`, `svc.outcome` = `ok`, `degraded` (circuit open: nothing was sent), `deadline_exceeded` (the request's deadline had passed: nothing was sent, see [`crate::deadline`]) or `error` (an error, or a final 5xx response) |
 //! | `svc.client.circuit_breaker.state` | gauge, `{state}` | `peer.service`, `svc.circuit.state` = `closed`, `open`, `half-open`: 1 for the current state, 0 for the others |
 //! | `svc.client.circuit_breaker.transitions` | counter, `{transition}` | `peer.service`, `svc.circuit.from`, `svc.circuit.to` |
+//! | `svc.server.shed` (the server layer, features `axum`/`grpc`) | counter, `{request}` | `svc.shed.reason` = `expired` or `below_min_budget`: requests answered without running the handler, see `server` |
 //!
 //! The duration histogram follows the OpenTelemetry HTTP client semantic
 //! conventions, bucket boundaries included, so dashboards built for other
@@ -40,6 +41,8 @@ const DURATION_BUCKETS: [f64; 14] = [
 pub(crate) enum CallOutcome {
     Ok,
     Degraded,
+    /// Nothing was sent: the request's deadline had passed.
+    DeadlineExceeded,
     Error,
 }
 
@@ -48,6 +51,7 @@ impl CallOutcome {
         match self {
             CallOutcome::Ok => "ok",
             CallOutcome::Degraded => "degraded",
+            CallOutcome::DeadlineExceeded => "deadline_exceeded",
             CallOutcome::Error => "error",
         }
     }

@@ -91,6 +91,8 @@ pub(crate) fn finish<R>(
                 method,
                 if err.is_rejection() {
                     CallOutcome::Degraded
+                } else if err.is_deadline_rejection() {
+                    CallOutcome::DeadlineExceeded
                 } else {
                     CallOutcome::Error
                 },
@@ -108,7 +110,8 @@ fn is_failure_status(status: StatusCode) -> bool {
 
 /// The one log line of a failed call. A fail-fast rejection (nothing sent)
 /// is the breaker doing its job and would flood the log during an outage
-/// (the transition to open is logged at `warn`), so it is `debug`.
+/// (the transition to open is logged at `warn`), so it is `debug`; so is
+/// a call the request's deadline left no time for.
 fn log_failure(shared: &Shared, method: &Method, path: &str, err: &Error) {
     // One event shape at two levels (`tracing` levels are static).
     macro_rules! call_event {
@@ -127,6 +130,13 @@ fn log_failure(shared: &Shared, method: &Method, path: &str, err: &Error) {
     }
     if err.is_rejection() {
         call_event!(tracing::Level::DEBUG, "service call rejected: circuit open");
+    } else if err.is_deadline_rejection() {
+        // The caller's budget ran out before the call: this service's
+        // caller gave up, nothing is wrong with the service called.
+        call_event!(
+            tracing::Level::DEBUG,
+            "service call rejected: deadline exceeded"
+        );
     } else {
         call_event!(tracing::Level::WARN, "service call failed");
     }

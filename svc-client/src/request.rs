@@ -237,6 +237,17 @@ impl RequestBuilder {
             inner,
         } = self;
         let shared = client.inner;
+        // Inside a request with a budget: the call ends by it, less the
+        // margin, and tells the service each attempt's budget
+        // (crate::deadline). One task-local lookup, none when turned off.
+        let inner =
+            match crate::deadline::for_call(shared.propagate_deadline, shared.deadline_margin) {
+                Some(at) => inner.map(|b| {
+                    b.deadline(at)
+                        .deadline_header(&crate::deadline::HEADER_NAME)
+                }),
+                None => inner,
+            };
         // Without a `svc.call` span (the default) the attempt spans are
         // children of the caller's span: `send_with_parent` falls back to
         // the current span for a disabled parent. A call made outside any

@@ -328,7 +328,7 @@ impl Extractor for HeaderExtractor<'_> {
 #[derive(Debug)]
 pub(crate) struct ServerSpan {
     pub(crate) span: tracing::Span,
-    grpc: bool,
+    pub(crate) grpc: bool,
 }
 
 #[cfg(any(feature = "axum", feature = "grpc"))]

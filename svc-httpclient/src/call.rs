@@ -57,7 +57,7 @@ pub(crate) struct Call<'a> {
 }
 
 /// A deadline too far away to compute (`Instant` overflow) is a year away.
-const FAR_FUTURE: Duration = Duration::from_secs(60 * 60 * 24 * 365);
+pub(crate) const FAR_FUTURE: Duration = Duration::from_secs(60 * 60 * 24 * 365);
 
 // ===== impl Call =====
 
@@ -147,9 +147,8 @@ fn calls<P: Borrow<Span> + Send>(
                 let start = Instant::now();
                 let config = client.config();
                 let timeout = opts.timeout.unwrap_or(config.timeout);
-                let deadline = start
-                    .checked_add(timeout)
-                    .unwrap_or_else(|| start + FAR_FUTURE);
+                // `outer`: the deadline given from outside binds (crate::deadline).
+                let (deadline, outer) = crate::deadline::of_call(start, timeout, opts.deadline);
                 let clean = client.prepare(request);
                 let mut call = Call {
                     method: request.method().clone(),
@@ -170,6 +169,10 @@ fn calls<P: Borrow<Span> + Send>(
                         .error(Kind::TlsRoots)
                         .with_source(RootsMissing::clone(missing));
                     break 'call Err(call.failed(err, None));
+                }
+                if outer && deadline <= start {
+                    // No time left: no I/O, no permit, no budget deposit.
+                    break 'call Err(call.failed(call.error(Kind::DeadlineExceeded), None));
                 }
                 let origin = client.origin(request.url(), start);
                 let policy = Policy::new(config, request, &opts, deadline);
@@ -196,7 +199,12 @@ fn calls<P: Borrow<Span> + Send>(
                     };
                     let remaining = deadline.saturating_duration_since(attempt_start);
                     if remaining.is_zero() {
-                        break 'call Err(call.failed(call.error(Kind::Timeout), Some(&origin)));
+                        let kind = if outer {
+                            Kind::DeadlineExceeded
+                        } else {
+                            Kind::Timeout
+                        };
+                        break 'call Err(call.failed(call.error(kind), Some(&origin)));
                     }
                     let limit = config.attempt_timeout.min(remaining);
                     let span = &attempt_span(
@@ -226,6 +234,9 @@ fn calls<P: Borrow<Span> + Send>(
                         // timer would double the cost of the pipeline on a
                         // healthy call.)
                         *req.timeout_mut() = Some(limit);
+                        if let (Some(_), Some(header)) = (opts.deadline, opts.deadline_header) {
+                            crate::deadline::stamp(&mut req, header, limit);
+                        }
                         let resend_count = call.sent;
                         call.sent += 1;
                         let started = AttemptStart {
@@ -236,6 +247,8 @@ fn calls<P: Borrow<Span> + Send>(
                         let http = client.http();
                         let call = &mut call;
                         let (policy, origin) = (&policy, &*origin);
+                        // The outer deadline ends this attempt (crate::deadline).
+                        let bound = outer && limit >= remaining;
                         // Everything about the attempt, the observers' hooks
                         // included, runs inside its span, entered once per poll
                         // (see `Sending`).
@@ -252,7 +265,13 @@ fn calls<P: Borrow<Span> + Send>(
                             remaining,
                             move |attempt: Attempt| {
                                 let status = attempt.status();
-                                let outcome = attempt.outcome();
+                                let outcome = crate::deadline::outcome(
+                                    &attempt,
+                                    outer,
+                                    bound,
+                                    attempt_start.elapsed(),
+                                    policy.deadline,
+                                );
                                 if let Some(permit) = permit {
                                     permit.record(outcome);
                                 }
@@ -297,7 +316,11 @@ fn calls<P: Borrow<Span> + Send>(
                             break 'call Ok((resp, body));
                         }
                         (Next::Return(_), Attempt::Failed(failure)) => {
-                            let err = failure.into_error(&call);
+                            let cut = outer && failure.deadline;
+                            let mut err = failure.into_error(&call);
+                            if cut {
+                                err = call.error(Kind::DeadlineExceeded).with_source(err);
+                            }
                             break 'call Err(call.failed(err, Some(&origin)));
                         }
                         (Next::CircuitOpen(open), attempt) => {

@@ -69,6 +69,11 @@ pub(crate) enum Kind {
     Timeout,
     /// One attempt ran out of its `attempt_timeout` (a source of the others).
     AttemptTimeout(std::time::Duration),
+    /// The deadline given from outside the call
+    /// ([`RequestBuilder::deadline`](crate::RequestBuilder::deadline), such
+    /// as the caller's propagated budget) passed: before the call started
+    /// (nothing sent), or during it (its attempt's timeout is the source).
+    DeadlineExceeded,
     /// No connection could be made.
     Connect,
     /// Sending the request or receiving the response head failed.
@@ -96,6 +101,7 @@ impl Kind {
     pub(crate) fn error_type(&self) -> &str {
         match self {
             Kind::Timeout | Kind::AttemptTimeout(_) => "timeout",
+            Kind::DeadlineExceeded => "deadline_exceeded",
             Kind::Connect | Kind::TlsRoots => "connect",
             Kind::BodyTooLarge(_) => "body_too_large",
             Kind::Request | Kind::Config(..) => "request",
@@ -185,13 +191,36 @@ impl Error {
 
     /// The call's `timeout` or an attempt's `attempt_timeout` passed.
     pub fn is_timeout(&self) -> bool {
-        self.any_kind(|k| matches!(k, Kind::Timeout | Kind::AttemptTimeout(_)))
-            || self.chain().any(|e| {
-                e.downcast_ref::<reqwest::Error>()
-                    .is_some_and(reqwest::Error::is_timeout)
-                    || e.downcast_ref::<std::io::Error>()
-                        .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
-            })
+        self.any_kind(|k| {
+            matches!(
+                k,
+                Kind::Timeout | Kind::AttemptTimeout(_) | Kind::DeadlineExceeded
+            )
+        }) || self.chain().any(|e| {
+            e.downcast_ref::<reqwest::Error>()
+                .is_some_and(reqwest::Error::is_timeout)
+                || e.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        })
+    }
+
+    /// The deadline given from outside the call
+    /// ([`RequestBuilder::deadline`](crate::RequestBuilder::deadline), the
+    /// caller's own caller's budget in svc-client) passed: either before the
+    /// call started (nothing was sent, [`attempts`](Error::attempts) is 0),
+    /// or while an attempt ran, which that deadline cut short. Such an error
+    /// is also [`is_timeout`](Error::is_timeout). The breaker does not count
+    /// it against the service: the time was the caller's to give.
+    ///
+    /// ```no_run
+    /// # async fn run(client: svc_httpclient::Client) {
+    /// let at = tokio::time::Instant::now(); // no time left
+    /// let err = client.get("http://auth-svc:8001/users/1").deadline(at).await.unwrap_err();
+    /// assert!(err.is_deadline_exceeded() && err.attempts() == 0);
+    /// # }
+    /// ```
+    pub fn is_deadline_exceeded(&self) -> bool {
+        self.any_kind(|k| matches!(k, Kind::DeadlineExceeded))
     }
 
     /// No connection could be made (refused, DNS, TLS handshake).
@@ -255,6 +284,7 @@ impl Error {
     /// | failure | `error.type` |
     /// |---|---|
     /// | rejected by an open circuit, nothing sent | `circuit_open` |
+    /// | the deadline given to the call ([`RequestBuilder::deadline`](crate::RequestBuilder::deadline)) passed | `deadline_exceeded` |
     /// | the call's deadline or an attempt's limit passed | `timeout` |
     /// | no connection could be made (or no TLS roots) | `connect` |
     /// | the circuit opened during the retries | the last failure's: its status (`503`), or its type |
@@ -275,6 +305,9 @@ impl Error {
     pub fn error_type(&self) -> &str {
         if self.is_circuit_open() && self.attempts() == 0 {
             return "circuit_open";
+        }
+        if self.is_deadline_exceeded() {
+            return "deadline_exceeded";
         }
         if self.is_timeout() {
             return "timeout";
@@ -352,6 +385,15 @@ impl fmt::Display for Error {
             Kind::Timeout => write!(f, "request{target} timed out after {attempts}"),
             Kind::AttemptTimeout(limit) => {
                 write!(f, "attempt{target} timed out after {limit:?}")
+            }
+            Kind::DeadlineExceeded if inner.attempts == 0 => {
+                write!(f, "deadline exceeded: request{target} not sent")
+            }
+            Kind::DeadlineExceeded => {
+                write!(
+                    f,
+                    "deadline exceeded: request{target} stopped after {attempts}"
+                )
             }
             Kind::Connect => write!(f, "could not connect{target} after {attempts}"),
             Kind::Transport => write!(f, "request{target} failed after {attempts}"),

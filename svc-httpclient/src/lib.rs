@@ -7,6 +7,9 @@
 //!
 //! 1. **Deadline**: `timeout` (30 s) bounds the whole call, retries and
 //!    backoff included; each attempt gets `min(attempt_timeout, remaining)`.
+//!    A deadline from outside the call (the caller's own budget,
+//!    [`RequestBuilder::deadline`]) bounds it too, and can be sent on with
+//!    each attempt ([`RequestBuilder::deadline_header`]).
 //! 2. **Retry loop**: up to `max_retries` (3) retries of failures that can
 //!    succeed later (connect errors, timeouts, resets, 408, 429, 500, 502,
 //!    503, 504), with exponential backoff and full jitter, or the server's
@@ -98,6 +101,7 @@ mod budget;
 mod call;
 mod client;
 mod config;
+mod deadline;
 mod error;
 mod observe;
 mod origin;

@@ -36,6 +36,10 @@ pub(crate) struct CallOptions {
     pub(crate) read_body: Option<u64>,
     /// The limit of the body read; `None` is [`DEFAULT_BODY_LIMIT`].
     pub(crate) body_limit: Option<u64>,
+    /// A deadline from outside the call ([`crate::deadline`]).
+    pub(crate) deadline: Option<tokio::time::Instant>,
+    /// The header that tells each attempt's budget to the service.
+    pub(crate) deadline_header: Option<&'static HeaderName>,
 }
 
 /// A request being built. Send it with `.await` (it implements
@@ -118,6 +122,52 @@ impl RequestBuilder {
     /// instead of the client's `timeout`.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.opts.timeout = Some(timeout);
+        self
+    }
+
+    /// A deadline for this call from outside it, such as the budget a
+    /// server received from its own caller: the call ends by the earlier of
+    /// this and its `timeout`, retries and backoff included. When this one
+    /// is the earlier, a call with no time left fails at once (no I/O, no
+    /// breaker permit), an attempt it cuts short is not a breaker failure,
+    /// and the error is [`Error::is_deadline_exceeded`] (and
+    /// [`Error::is_timeout`]).
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use tokio::time::Instant;
+    ///
+    /// # async fn run(client: svc_httpclient::Client) -> Result<(), svc_httpclient::Error> {
+    /// let budget_end = Instant::now() + Duration::from_millis(250);
+    /// let resp = client.get("http://auth-svc:8001/users/1").deadline(budget_end).await?;
+    /// # let _ = resp;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn deadline(mut self, deadline: tokio::time::Instant) -> Self {
+        self.opts.deadline = Some(deadline);
+        self
+    }
+
+    /// With a [`deadline`](RequestBuilder::deadline), sends each attempt's
+    /// budget, `min(attempt_timeout, remaining)` in whole milliseconds
+    /// (rounded down), in the header `name`, replacing one of that name.
+    /// Without a deadline nothing is sent. The name is a `static` (build it
+    /// with the `const fn` [`HeaderName::from_static`]).
+    ///
+    /// ```
+    /// use svc_httpclient::header::HeaderName;
+    ///
+    /// static BUDGET: HeaderName = HeaderName::from_static("svc-timeout-ms");
+    /// # let client = svc_httpclient::Client::new(Default::default()).unwrap();
+    /// let request = client
+    ///     .get("http://auth-svc:8001/users/1")
+    ///     .deadline(tokio::time::Instant::now())
+    ///     .deadline_header(&BUDGET);
+    /// # let _ = request;
+    /// ```
+    pub fn deadline_header(mut self, name: &'static HeaderName) -> Self {
+        self.opts.deadline_header = Some(name);
         self
     }
 

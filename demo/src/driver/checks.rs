@@ -102,8 +102,11 @@ impl Report {
                 }
                 Kind::AuthFailing => checks.extend(self.auth_failing_checks(index, &mut tally)),
                 Kind::AuthRecovered => checks.extend(self.recovered_checks(index, plan)),
+                // Compared with each other below.
+                Kind::AuthSlow | Kind::AuthSlowUnbounded => {}
             }
         }
+        checks.extend(self.deadline_checks(plan));
         checks.push(self.trace_check(logs));
         checks
     }

@@ -2,12 +2,13 @@
 //! plan's rate, and sampling the breakers and auth's request count every
 //! second.
 
-use super::plan::{Kind, Plan, describe};
-use crate::backend::{Faults, Stats};
+use super::plan::{AUTH_SLOW_MS, BUDGET, Kind, Plan, describe};
+use crate::backend::{Faults, Stats, Work, unix_ms};
 use crate::chart::{PhaseSpan, Point};
-use crate::profile::{DebugClients, Profile, TRACE_ID_HEADER};
+use crate::profile::{Deadlines, DebugClients, Profile, TRACE_ID_HEADER};
 use crate::stats::{Outcome, Tally, fmt_latency};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use svc_client::reqwest;
@@ -26,6 +27,11 @@ pub(super) struct Sample {
     pub(super) retry_after: Option<u64>,
     /// For [`Outcome::Error`]: the status or the kind of error.
     pub(super) detail: Option<String>,
+    /// The budget sent with the request (`svc-timeout-ms`), if any.
+    pub(super) budget: Option<Duration>,
+    /// When it was sent, milliseconds since the Unix epoch (to compare
+    /// with auth-svc's [`Work`] records).
+    pub(super) sent_unix_ms: f64,
 }
 
 /// Everything observed once per second.
@@ -41,9 +47,28 @@ pub(super) struct Env {
     pub(super) auth: String,
     pub(super) chat: String,
     pub(super) profile: String,
+    /// The budget each request is sent with, in milliseconds; 0 for none.
+    pub(super) budget_ms: AtomicU64,
 }
 
 impl Env {
+    /// Switches profile-svc's deadline propagation to auth-svc.
+    pub(super) async fn set_propagation(&self, propagate: bool) -> Result<(), String> {
+        let url = format!("{}/admin/deadlines", self.profile);
+        let resp = self
+            .http
+            .post(&url)
+            .json(&Deadlines { propagate })
+            .send()
+            .await
+            .map_err(|err| format!("POST {url}: {err}"))?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("POST {url}: {}", resp.status()))
+        }
+    }
+
     pub(super) async fn set_faults(&self, base: &str, faults: &Faults) -> Result<(), String> {
         let url = format!("{base}/admin/faults");
         let resp = self
@@ -109,6 +134,8 @@ pub(super) struct Report {
     /// The healthy phase's traces seen by auth and chat.
     pub(super) auth_traces: HashSet<String>,
     pub(super) chat_traces: HashSet<String>,
+    /// auth-svc's slow work in the deadline phases, by trace id.
+    pub(super) auth_work: HashMap<String, Work>,
 }
 
 pub(super) async fn drive(env: &Arc<Env>, plan: &Plan) -> Report {
@@ -125,6 +152,7 @@ pub(super) async fn drive(env: &Arc<Env>, plan: &Plan) -> Report {
         auth_open_seen: Vec::new(),
         auth_traces: HashSet::new(),
         chat_traces: HashSet::new(),
+        auth_work: HashMap::new(),
     };
 
     let total: u64 = plan.phases.iter().map(|p| p.secs).sum();
@@ -220,6 +248,8 @@ pub(super) async fn drive(env: &Arc<Env>, plan: &Plan) -> Report {
                 auth_state,
                 chat_state,
                 auth_calls,
+                // Filled in at the end, from auth-svc's work records.
+                auth_late_ms: None,
             });
             last_tick = tick;
         }
@@ -255,7 +285,24 @@ pub(super) async fn drive(env: &Arc<Env>, plan: &Plan) -> Report {
     collected.extend(std::mem::take(
         &mut *samples.lock().unwrap_or_else(PoisonError::into_inner),
     ));
+    if plan
+        .phases
+        .iter()
+        .any(|p| matches!(p.kind, Kind::AuthSlow | Kind::AuthSlowUnbounded))
+    {
+        // auth-svc's slow work outlives the answers when nobody stops it:
+        // let the last of it end, then read its records.
+        tokio::time::sleep(Duration::from_millis(AUTH_SLOW_MS + 200)).await;
+        if let Some(stats) = env.stats(&env.auth).await {
+            for work in stats.recent_work {
+                if let Some(trace_id) = work.trace_id.clone() {
+                    report.auth_work.insert(trace_id, work);
+                }
+            }
+        }
+    }
     report.samples = collected;
+    report.fill_late_work();
     report
 }
 
@@ -282,6 +329,17 @@ pub(super) async fn set_up(env: &Env, kind: Kind) -> Result<(), String> {
             env.set_faults(&env.auth, &failing).await
         }
         Kind::AuthRecovered => env.set_faults(&env.auth, &healthy).await,
+        Kind::AuthSlow | Kind::AuthSlowUnbounded => {
+            let slow = Faults {
+                latency_ms: AUTH_SLOW_MS,
+                ..Faults::default()
+            };
+            env.set_faults(&env.auth, &slow).await?;
+            env.set_propagation(kind == Kind::AuthSlow).await?;
+            let budget = u64::try_from(BUDGET.as_millis()).unwrap_or(u64::MAX);
+            env.budget_ms.store(budget, Ordering::Relaxed);
+            Ok(())
+        }
     }
 }
 
@@ -319,14 +377,21 @@ pub(super) async fn one_request(env: &Env, started: Instant) -> Sample {
     let trace_id = format!("{:032x}", fastrand::u128(1..));
     let traceparent = format!("00-{trace_id}-{:016x}-01", fastrand::u64(1..));
     let user = fastrand::u32(1..=1000);
-    let sent_at = started.elapsed();
-    let t0 = Instant::now();
-    let result = env
+    let budget = match env.budget_ms.load(Ordering::Relaxed) {
+        0 => None,
+        ms => Some(Duration::from_millis(ms)),
+    };
+    let mut request = env
         .http
         .get(format!("{}/profiles/{user}", env.profile))
-        .header("traceparent", traceparent)
-        .send()
-        .await;
+        .header("traceparent", traceparent);
+    if let Some(budget) = budget {
+        request = request.header(svc_client::deadline::HEADER, budget.as_millis().to_string());
+    }
+    let sent_at = started.elapsed();
+    let sent_unix_ms = unix_ms();
+    let t0 = Instant::now();
+    let result = request.send().await;
     let mut trace_returned = None;
     let mut retry_after = None;
     let mut detail = None;
@@ -382,5 +447,7 @@ pub(super) async fn one_request(env: &Env, started: Instant) -> Sample {
         trace_returned,
         retry_after,
         detail,
+        budget,
+        sent_unix_ms,
     }
 }

@@ -9,6 +9,8 @@
 //! | chat down | chat-svc resets every connection | no failed request, ≥ 95% degraded |
 //! | auth failing | chat-svc healthy, auth-svc answers 500 | auth's breaker opens; afterwards ≥ 90% fast 503s (p50 < 50 ms); auth receives < 10% of the phase's requests |
 //! | auth recovered | none | the breaker goes half-open, then closed; ≥ 95% full profiles at the end |
+//! | auth slow | auth-svc takes 800 ms; each request has a 300 ms budget (`svc-timeout-ms`) | ≥ 95% answered (504) within the budget; auth-svc stops its work at the deadline: ≤ 20 ms past it per request |
+//! | no propagation | the same, profile-svc's propagation to auth off | auth-svc works on past the deadline (≥ 200 ms per request, 10× more than with propagation) |
 //!
 //! Besides, one trace id sent by the driver must be seen by all three
 //! services (their logs and `auth`/`chat` stats), and returned by
@@ -21,6 +23,7 @@
 //! services and runs the parts in order.
 
 mod checks;
+mod deadlines;
 mod load;
 mod options;
 mod plan;
@@ -84,6 +87,7 @@ pub async fn run(options: &Options, children: &mut Children) -> Result<bool, Str
         auth,
         chat,
         profile,
+        budget_ms: std::sync::atomic::AtomicU64::new(0),
     });
     for base in [&env.auth, &env.chat, &env.profile] {
         wait_ready(&env.http, base).await?;

@@ -8,7 +8,17 @@ pub(super) enum Kind {
     ChatDown,
     AuthFailing,
     AuthRecovered,
+    /// auth-svc slow, each request with a budget, propagated.
+    AuthSlow,
+    /// The same, with profile-svc's propagation to auth off.
+    AuthSlowUnbounded,
 }
+
+/// The budget the driver gives each request of the deadline phases.
+pub(super) const BUDGET: Duration = Duration::from_millis(300);
+
+/// auth-svc's slow work in the deadline phases.
+pub(super) const AUTH_SLOW_MS: u64 = 800;
 
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Phase {
@@ -32,10 +42,10 @@ impl Plan {
     /// set it itself (attached), and the recovered phase lasts long enough
     /// for a trial and the settled part after it.
     pub(super) fn new(quick: bool, breaker_reset: Option<Duration>) -> Plan {
-        let mut secs: [u64; 4] = if quick {
-            [4, 5, 6, 7]
+        let mut secs: [u64; 6] = if quick {
+            [4, 5, 6, 7, 3, 3]
         } else {
-            [10, 15, 18, 17]
+            [10, 15, 18, 17, 8, 8]
         };
         let settle = Duration::from_secs(if quick { 3 } else { 6 });
         let breaker_reset = breaker_reset.unwrap_or(Duration::from_secs(if quick { 2 } else { 5 }));
@@ -46,6 +56,8 @@ impl Plan {
             (Kind::ChatDown, "chat down"),
             (Kind::AuthFailing, "auth failing"),
             (Kind::AuthRecovered, "auth recovered"),
+            (Kind::AuthSlow, "auth slow"),
+            (Kind::AuthSlowUnbounded, "no propagation"),
         ]
         .into_iter()
         .zip(secs)
@@ -70,6 +82,12 @@ pub(super) fn describe(kind: Kind) -> &'static str {
         Kind::AuthRecovered => {
             "auth-svc healthy again: a half-open trial succeeds, the breaker closes"
         }
+        Kind::AuthSlow => {
+            "auth-svc takes 800 ms, each request has 300 ms: profile-svc answers 504 in time, auth-svc stops at the deadline"
+        }
+        Kind::AuthSlowUnbounded => {
+            "the same with profile-svc's deadline propagation off: auth-svc works on for nobody"
+        }
     }
 }
 #[cfg(test)]
@@ -80,20 +98,25 @@ mod tests {
     fn quick_plan_fits_in_thirty_seconds() {
         let plan = Plan::new(true, None);
         let secs: u64 = plan.phases.iter().map(|p| p.secs).sum();
-        assert!(secs <= 25, "{secs}");
+        // The deadline phases add 6 s to the first four's 22.
+        assert!(secs <= 31, "{secs}");
         // Recovery needs a trial (after `breaker_reset`) before the settled part.
-        let recovered = plan.phases.last().unwrap();
+        let recovered = plan.phases[3];
+        assert_eq!(recovered.kind, Kind::AuthRecovered);
         assert!(plan.breaker_reset + plan.settle < Duration::from_secs(recovered.secs));
         let full = Plan::new(false, None);
         let secs: u64 = full.phases.iter().map(|p| p.secs).sum();
-        assert!((50..=70).contains(&secs), "{secs}");
+        assert!((50..=86).contains(&secs), "{secs}");
     }
 
     #[test]
     fn a_long_breaker_reset_lengthens_the_recovered_phase() {
         let plan = Plan::new(true, Some(Duration::from_secs(10)));
-        let recovered = plan.phases.last().unwrap();
-        assert_eq!(recovered.kind, Kind::AuthRecovered);
+        let recovered = plan
+            .phases
+            .iter()
+            .find(|p| p.kind == Kind::AuthRecovered)
+            .unwrap();
         assert!(plan.breaker_reset + plan.settle < Duration::from_secs(recovered.secs));
     }
 }

@@ -56,6 +56,7 @@ impl Report {
                 let _ = writeln!(out, "  {} other failures: {}", phase.name, kinds.join(", "));
             }
         }
+        out.push_str(&self.deadline_summary(plan));
         let _ = writeln!(out);
         for c in checks {
             let _ = writeln!(

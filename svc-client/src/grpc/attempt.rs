@@ -46,7 +46,9 @@ impl End {
     fn code(self) -> Option<Code> {
         match self {
             End::Status(code) => Some(code),
-            End::Failed(GrpcProblem::Timeout) => Some(Code::DeadlineExceeded),
+            End::Failed(GrpcProblem::Timeout | GrpcProblem::DeadlineExceeded) => {
+                Some(Code::DeadlineExceeded)
+            }
             End::Failed(GrpcProblem::Connect | GrpcProblem::Transport) => Some(Code::Unavailable),
             End::Failed(GrpcProblem::CircuitOpen(_)) => None,
         }
@@ -56,6 +58,7 @@ impl End {
         match self {
             End::Status(_) => None,
             End::Failed(GrpcProblem::Timeout) => Some("timeout"),
+            End::Failed(GrpcProblem::DeadlineExceeded) => Some("deadline_exceeded"),
             End::Failed(GrpcProblem::Connect) => Some("connect"),
             End::Failed(GrpcProblem::Transport) => Some("transport"),
             End::Failed(GrpcProblem::CircuitOpen(_)) => Some("circuit_open"),
@@ -65,6 +68,9 @@ impl End {
     pub(crate) fn outcome(self) -> Outcome {
         match self {
             End::Status(code) => classify::outcome(code),
+            // The caller's budget ran out, the service is not at fault
+            // (crate::deadline).
+            End::Failed(GrpcProblem::DeadlineExceeded) => Outcome::Ignored,
             End::Failed(_) => Outcome::Failure,
         }
     }
@@ -84,7 +90,9 @@ impl Call {
         let err = Error::grpc(problem, &self.path, attempts, source)
             .with_service(&self.shared.client.inner.service);
         let mut status = match problem {
-            GrpcProblem::Timeout => Status::deadline_exceeded(err.to_string()),
+            GrpcProblem::Timeout | GrpcProblem::DeadlineExceeded => {
+                Status::deadline_exceeded(err.to_string())
+            }
             GrpcProblem::CircuitOpen(open) => {
                 let mut status = Status::unavailable(err.to_string());
                 let ms = u64::try_from(open.retry_after().as_millis()).unwrap_or(u64::MAX);
@@ -107,12 +115,16 @@ impl Call {
         let service = &*self.shared.client.inner.service;
         let rpc = &*self.path;
         let rejected = matches!(end, End::Failed(GrpcProblem::CircuitOpen(_))) && attempts == 0;
+        let out_of_time =
+            matches!(end, End::Failed(GrpcProblem::DeadlineExceeded)) && attempts == 0;
         let failed = end.outcome() == Outcome::Failure || matches!(end, End::Failed(_));
         #[cfg(feature = "metrics")]
         self.shared.client.inner.instruments.record_call(
             &http::Method::POST,
             if rejected {
                 CallOutcome::Degraded
+            } else if out_of_time {
+                CallOutcome::DeadlineExceeded
             } else if failed {
                 CallOutcome::Error
             } else {
@@ -128,6 +140,14 @@ impl Call {
                 rpc,
                 attempts,
                 "service call rejected: circuit open"
+            );
+        } else if out_of_time {
+            tracing::debug!(
+                target: "svc_client",
+                service,
+                rpc,
+                attempts,
+                "service call rejected: deadline exceeded"
             );
         } else if failed {
             tracing::warn!(

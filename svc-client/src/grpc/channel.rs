@@ -2,7 +2,7 @@
 //! facade's breaker, deadline, retries, trace propagation and metrics.
 //!
 //! ```text
-//! Channel::call(request) ─ deadline: min(timeout, the request's grpc-timeout)
+//! Channel::call(request) ─ deadline: min(timeout, the request's grpc-timeout, the served request's deadline - margin)
 //!   └─ retry loop: budget, backoff (ClientConfig), replayable body
 //!        └─ breaker permit ─ span `gRPC` (package.Service/Method) ─ traceparent, grpc-timeout
 //!             └─ tonic::transport::Channel (lazy connect)
@@ -48,7 +48,17 @@ use crate::metrics::RpcDuration;
 ///   retries included; each attempt gets `min(attempt_timeout, remaining)`,
 ///   sent to the service as `grpc-timeout` and enforced here, until the
 ///   response's status arrives. For long-lived streams, give the channel a
-///   `timeout` as long as the stream may live.
+///   `timeout` as long as the stream may live. Inside a request with a
+///   budget ([`crate::deadline`]), the call also ends by that deadline less
+///   [`deadline_margin`](crate::ClientConfig::deadline_margin); with nothing
+///   left it fails at once with `DEADLINE_EXCEEDED`
+///   ([`Error::is_deadline_exceeded`](crate::Error::is_deadline_exceeded)
+///   through [`Error::from_status`](crate::Error::from_status)), without
+///   I/O or breaker effect, and an attempt that deadline cuts short is not
+///   a breaker failure. The deadline is read when the call is made
+///   (`Service::call`) in the caller's task: behind a `tower::buffer`,
+///   whose worker task makes the calls, the request's deadline is not seen
+///   (set the request's own timeout instead).
 /// - **Breaker**: `UNAVAILABLE`, `DEADLINE_EXCEEDED`, `RESOURCE_EXHAUSTED`,
 ///   `INTERNAL`, `UNKNOWN` and transport failures count as failures, `OK`
 ///   as a success; any other status is the caller's problem and leaves the
@@ -341,8 +351,11 @@ impl Service<http::Request<tonic::body::Body>> for Channel {
         let idempotent = self.is_idempotent(request.uri().path());
         let shared = Arc::clone(&self.shared);
         let transport = self.transport.clone();
+        // The request's deadline, read in the caller's task (crate::deadline).
+        let client = &shared.client.inner;
+        let outer = crate::deadline::for_call(client.propagate_deadline, client.deadline_margin);
         ResponseFuture {
-            inner: Box::pin(call(shared, transport, request, idempotent, parent)),
+            inner: Box::pin(call(shared, transport, request, idempotent, parent, outer)),
         }
     }
 }
@@ -384,6 +397,7 @@ async fn call(
     request: http::Request<tonic::body::Body>,
     idempotent: bool,
     parent: Span,
+    outer: Option<Instant>,
 ) -> Result<http::Response<ResponseBody>, Status> {
     let transport = transport.unwrap_or_else(|| {
         shared
@@ -414,6 +428,23 @@ async fn call(
     let deadline = start
         .checked_add(budget)
         .unwrap_or_else(|| start + FAR_FUTURE);
+    // The request's deadline, when it is the earlier: out of time is then
+    // `DeadlineExceeded`, not a failure of the service.
+    let (deadline, by_outer) = match outer {
+        Some(outer) if outer <= deadline => (outer, true),
+        _ => (deadline, false),
+    };
+    if by_outer && deadline <= start {
+        // Nothing left: no I/O, no permit, no budget deposit.
+        call.finish(End::Failed(GrpcProblem::DeadlineExceeded), 0);
+        tokio::task::coop::consume_budget().await;
+        return Err(call.status(GrpcProblem::DeadlineExceeded, 0, None));
+    }
+    let out_of_time = if by_outer {
+        GrpcProblem::DeadlineExceeded
+    } else {
+        GrpcProblem::Timeout
+    };
     policy.deposit();
     let replay = Replay::new(body, if idempotent { REPLAY_LIMIT } else { 0 });
     let max_attempts = policy.max_retries().saturating_add(1);
@@ -440,11 +471,17 @@ async fn call(
         if remaining.is_zero() {
             // No attempt: the permit goes back with no effect.
             drop(permit);
-            call.finish(End::Failed(GrpcProblem::Timeout), sent);
-            return Err(call.status(GrpcProblem::Timeout, sent, None));
+            call.finish(End::Failed(out_of_time), sent);
+            return Err(call.status(out_of_time, sent, None));
         }
         let limit = policy.attempt_timeout().min(remaining);
         let attempt_deadline = now + limit;
+        // The attempt ends at the call's deadline: running out is the call's.
+        let timed_out = if attempt_deadline >= deadline {
+            out_of_time
+        } else {
+            GrpcProblem::Timeout
+        };
 
         let mut request = http::Request::from_parts(parts.clone(), replay.body());
         request
@@ -458,9 +495,9 @@ async fn call(
             tokio::time::timeout_at(attempt_deadline, send(transport.clone(), request)).await;
         let (last, retryable) = match result {
             Err(_elapsed) => {
-                attempt.finish(End::Failed(GrpcProblem::Timeout));
+                attempt.finish(End::Failed(timed_out));
                 let retry = idempotent && replay.replayable();
-                (Last::Failed(GrpcProblem::Timeout, None), retry)
+                (Last::Failed(timed_out, None), retry)
             }
             Ok(Err(err)) => {
                 let connect = is_connect(&err);
@@ -469,7 +506,7 @@ async fn call(
                 } else if Instant::now() >= attempt_deadline {
                     // The stream broke when the time ran out (the service
                     // gave up at the same deadline): a timeout.
-                    GrpcProblem::Timeout
+                    timed_out
                 } else {
                     GrpcProblem::Transport
                 };
@@ -481,7 +518,19 @@ async fn call(
             Ok(Ok(response)) => {
                 match classify::head_status(response.status(), response.headers()) {
                     Some(code) => {
-                        attempt.finish(End::Status(code));
+                        // `DEADLINE_EXCEEDED` at the very end of a budget the
+                        // request's deadline set: the service gave up at the
+                        // budget we sent it, not a failure of its own
+                        // (svc_httpclient's rule for a 504, crate::deadline).
+                        let slack = (limit / 10).max(std::time::Duration::from_millis(2));
+                        let gave_up = code == tonic::Code::DeadlineExceeded
+                            && matches!(timed_out, GrpcProblem::DeadlineExceeded)
+                            && Instant::now() + slack >= attempt_deadline;
+                        attempt.finish(if gave_up {
+                            End::Failed(GrpcProblem::DeadlineExceeded)
+                        } else {
+                            End::Status(code)
+                        });
                         let retry =
                             idempotent && classify::is_retryable(code) && replay.replayable();
                         (Last::Response(response, code), retry)

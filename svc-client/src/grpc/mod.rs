@@ -56,7 +56,8 @@ mod attempt;
 mod body;
 mod channel;
 mod classify;
-mod timeout;
+// Shared with the server layer's deadline parsing.
+use crate::grpc_timeout as timeout;
 
 pub use body::{REPLAY_LIMIT, ResponseBody};
 pub use channel::{Channel, ResponseFuture};

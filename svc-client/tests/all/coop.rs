@@ -92,3 +92,18 @@ fn looping_on_an_invalid_path_does_not_starve_the_runtime() {
         async move { client.get("//evil.example/x").await.is_ok() }
     });
 }
+
+#[test]
+fn looping_on_an_expired_deadline_does_not_starve_the_runtime() {
+    let registry = svc_client::Registry::from_vars([("AUTH_SVC_URL", "http://127.0.0.1:9")]);
+    let client = svc_client::Client::from_registry(&registry, "auth-svc", fast_config()).unwrap();
+    timer_fires_while_callers_loop(move || {
+        let client = client.clone();
+        let now = tokio::time::Instant::now();
+        async move {
+            svc_client::deadline::scope(now, client.get("/users/1").send())
+                .await
+                .is_ok()
+        }
+    });
+}

@@ -7,6 +7,7 @@ mod support;
 mod bodies;
 mod breaker;
 mod coop;
+mod deadline;
 mod decode;
 mod discovery;
 mod filters;

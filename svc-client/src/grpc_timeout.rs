@@ -5,7 +5,9 @@
 //! The value is read from a request the caller built (tonic's
 //! `Request::set_timeout` writes it), so it is untrusted text: a malformed
 //! one is an error naming what is wrong, never a panic, and the channel
-//! then ignores it and keeps its own timeout.
+//! then ignores it and keeps its own timeout. The server layer reads it
+//! from its callers the same way ([`crate::deadline`]).
+#![cfg_attr(not(feature = "grpc"), allow(dead_code))]
 
 use std::fmt;
 use std::time::Duration;
