@@ -52,7 +52,8 @@ fn a_single_url_is_one_endpoint_as_before() {
 /// Each bad list, the error kind it gives and a word its reason contains.
 #[test]
 fn bad_lists_are_typed_errors_naming_the_variable() {
-    let cases: &[(&str, fn(&Error) -> bool, &str)] = &[
+    type IsKind = fn(&Error) -> bool;
+    let cases: &[(&str, IsKind, &str)] = &[
         (
             "http://a:1,,http://b:1",
             |e| matches!(e, Error::InvalidList { .. }),

@@ -5,6 +5,7 @@ mod breaker;
 mod budget;
 mod classification;
 mod config;
+mod endpoints;
 #[cfg(feature = "serde")]
 mod files;
 mod observability;
