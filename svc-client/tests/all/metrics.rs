@@ -10,7 +10,7 @@ use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMe
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 use svc_client::CircuitBreakerConfig;
 
-fn provider() -> (InMemoryMetricExporter, SdkMeterProvider) {
+pub(crate) fn provider() -> (InMemoryMetricExporter, SdkMeterProvider) {
     let exporter = InMemoryMetricExporter::default();
     let provider = SdkMeterProvider::builder()
         .with_reader(PeriodicReader::builder(exporter.clone()).build())
@@ -25,7 +25,7 @@ fn has(attrs: &[&KeyValue], key: &str, value: &str) -> bool {
 }
 
 /// `(attributes, value)` of every point of `name` in the last export.
-fn points(metrics: &[ResourceMetrics], name: &str) -> Vec<(Vec<KeyValue>, f64)> {
+pub(crate) fn points(metrics: &[ResourceMetrics], name: &str) -> Vec<(Vec<KeyValue>, f64)> {
     let last = metrics.last().expect("an export");
     let mut out = Vec::new();
     for scope in last.scope_metrics() {
@@ -53,7 +53,7 @@ fn points(metrics: &[ResourceMetrics], name: &str) -> Vec<(Vec<KeyValue>, f64)> 
     out
 }
 
-fn value(points: &[(Vec<KeyValue>, f64)], want: &[(&str, &str)]) -> f64 {
+pub(crate) fn value(points: &[(Vec<KeyValue>, f64)], want: &[(&str, &str)]) -> f64 {
     points
         .iter()
         .filter(|(attrs, _)| {

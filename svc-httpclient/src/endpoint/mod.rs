@@ -393,7 +393,10 @@ impl EndpointSet {
         };
         // One address is the name itself, left to the pool as without a
         // set, unless the caller resolves names its own way.
-        let by_name = addrs.len() == 1 && !self.config.custom_resolver;
+        // So is a name of this machine only (`localhost`: 127.0.0.1 and
+        // ::1 are one server, listening on one of them or both).
+        let by_name = !self.config.custom_resolver
+            && (addrs.len() == 1 || addrs.iter().all(|a| a.ip().is_loopback()));
         let unchanged = if by_name {
             old.len() == 1 && matches!(old[0].target, Target::Origin)
         } else {
