@@ -186,7 +186,10 @@ fn calls<P: Borrow<Span> + Send>(
                 {
                     // Once per client and host name: boxed, so the call's
                     // future does not carry the resolution's state.
-                    Box::pin(Arc::clone(set).first_refresh()).await;
+                    // At most half the call's time: a resolver that hangs
+                    // leaves the call the other half, at the name.
+                    let within = deadline.saturating_duration_since(Instant::now()) / 2;
+                    Box::pin(Arc::clone(set).first_refresh(within)).await;
                 }
 
                 loop {

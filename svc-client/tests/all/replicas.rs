@@ -2,11 +2,32 @@
 //! ejection, the service breaker, spans and metrics through the facade.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use svc_client::{Client, ClientConfig, EndpointsConfig, OutlierConfig, Registry, State};
 use svc_test_support::{self as support, Server};
 
 use crate::support::fast_config;
+
+/// [`fast_config`] with a latency estimate that forgets in 20 ms: on a
+/// busy machine one slow response would otherwise keep a replica out of
+/// the draws for seconds, which is the balancer's job but not what these
+/// tests are about.
+fn config() -> ClientConfig {
+    fast_config().endpoints(EndpointsConfig::default().decay(Duration::from_millis(20)))
+}
+
+/// Calls `/x` until `server` has seen `hits` requests (at most 500 calls),
+/// all answered 200; how many calls it took.
+async fn until_hits(client: &Client, server: &Server, hits: usize) -> usize {
+    for calls in 1..=500 {
+        assert_eq!(client.get("/x").await.unwrap().status(), 200);
+        if server.hits() >= hits {
+            return calls;
+        }
+    }
+    panic!("{} got {} requests of 500", server.addr(), server.hits());
+}
 
 fn registry(servers: &[&Server]) -> Registry {
     let list: Vec<String> = servers
@@ -23,13 +44,10 @@ async fn a_failing_replica_is_ejected_and_the_service_stays_healthy() {
         support::always(200).await,
         support::always(503).await,
     );
-    let client = Client::from_registry(
-        &registry(&[&good1, &bad, &good2]),
-        "auth-svc",
-        fast_config(),
-    )
-    .unwrap();
+    let client =
+        Client::from_registry(&registry(&[&good1, &bad, &good2]), "auth-svc", config()).unwrap();
 
+    let calls = until_hits(&client, &bad, 5).await;
     for i in 0..60 {
         let resp = client.get(&format!("/users/{i}")).await.unwrap();
         assert_eq!(resp.status(), 200, "call {i}");
@@ -38,13 +56,13 @@ async fn a_failing_replica_is_ejected_and_the_service_stays_healthy() {
     // Ejected after five failures in a row (the default), each retried on
     // another replica; the paths kept the base path.
     assert_eq!(bad.hits(), 5);
-    assert_eq!(good1.hits() + good2.hits(), 60);
+    assert_eq!(good1.hits() + good2.hits(), calls + 60);
     assert!(
         good1
             .seen()
             .iter()
             .chain(&good2.seen())
-            .all(|s| s.path.starts_with("/api/users/"))
+            .all(|s| s.path.starts_with("/api/"))
     );
     assert_eq!(client.circuit_state(), Some(State::Closed));
     let endpoints = client.endpoints();
@@ -65,7 +83,7 @@ async fn every_replica_failing_opens_the_breaker() {
         support::always(503).await,
         support::always(503).await,
     ];
-    let config = fast_config().max_retries(0).endpoints(
+    let config = config().max_retries(0).endpoints(
         EndpointsConfig::default().outlier(OutlierConfig::default().consecutive_failures(3)),
     );
     let client = Client::from_registry(
@@ -145,11 +163,9 @@ async fn requests_and_ejections_are_counted_per_endpoint() {
 
     let (exporter, provider) = provider();
     let (good, bad) = (support::always(200).await, support::always(503).await);
-    let config = fast_config().meter(provider.meter("test"));
+    let config = config().meter(provider.meter("test"));
     let client = Client::from_registry(&registry(&[&good, &bad]), "auth-svc", config).unwrap();
-    for _ in 0..40 {
-        assert_eq!(client.get("/x").await.unwrap().status(), 200);
-    }
+    let calls = until_hits(&client, &bad, 5).await;
     provider.force_flush().unwrap();
     let metrics = exporter.get_finished_metrics().unwrap();
 
@@ -166,7 +182,7 @@ async fn requests_and_ejections_are_counted_per_endpoint() {
         )
     };
     assert_eq!(count(&bad_addr, "error"), 5.0);
-    assert_eq!(count(&good_addr, "ok"), 40.0);
+    assert_eq!(count(&good_addr, "ok"), calls as f64);
     let ejections = points(&metrics, "svc.client.endpoint.ejections");
     assert_eq!(value(&ejections, &[("svc.endpoint", &bad_addr)]), 1.0);
     assert_eq!(value(&ejections, &[]), 1.0);

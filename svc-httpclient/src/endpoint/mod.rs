@@ -312,14 +312,24 @@ impl EndpointSet {
         !self.refreshing.load(Ordering::Relaxed) && !self.refreshing.swap(true, Ordering::Relaxed)
     }
 
-    /// The first resolution, then the background task that repeats it
-    /// (spawned on the current runtime; without one, the next call tries
-    /// again).
-    pub(crate) async fn first_refresh(self: Arc<Self>) {
-        self.refresh().await;
-        if !resolve::spawn_refresh(&self) {
-            self.refreshing.store(false, Ordering::Relaxed);
+    /// The first resolution (waited for at most `within`, the call's
+    /// remaining time), then the background task that repeats it, spawned
+    /// on the current runtime. A resolution that takes longer goes on in
+    /// the task, and the calls go to the name meanwhile. Without a runtime,
+    /// or when the call is dropped first, the next call starts again.
+    pub(crate) async fn first_refresh(self: Arc<Self>, within: Duration) {
+        /// Lets the next call start again unless `done`.
+        struct Again<'a>(&'a AtomicBool, bool);
+        impl Drop for Again<'_> {
+            fn drop(&mut self) {
+                if !self.1 {
+                    self.0.store(false, Ordering::Relaxed);
+                }
+            }
         }
+        let mut again = Again(&self.refreshing, false);
+        let resolved = tokio::time::timeout(within, self.refresh()).await.is_ok();
+        again.1 = resolve::spawn_refresh(&self, !resolved);
     }
 
     /// Every endpoint's state.

@@ -57,16 +57,20 @@ impl Resolve for TokioResolver {
 }
 
 /// Starts the re-resolution of `set`'s host name in the current runtime,
-/// if there is one; whether it started.
-pub(crate) fn spawn_refresh(set: &Arc<EndpointSet>) -> bool {
+/// if there is one (first `now`, or after an interval); whether it started.
+pub(crate) fn spawn_refresh(set: &Arc<EndpointSet>, now: bool) -> bool {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return false;
     };
     let weak = Arc::downgrade(set);
     let interval = set.config.refresh_interval;
     runtime.spawn(async move {
+        let mut wait = !now;
         loop {
-            tokio::time::sleep(interval).await;
+            if wait {
+                tokio::time::sleep(interval).await;
+            }
+            wait = true;
             let Some(set) = weak.upgrade() else { return };
             set.refresh().await;
         }

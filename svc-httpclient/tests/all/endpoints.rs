@@ -19,6 +19,10 @@ fn url(s: &str) -> Url {
     Url::parse(s).unwrap()
 }
 
+/// Retries at once, no budget, and a latency estimate that forgets in
+/// 20 ms: on a busy machine one slow response (a connection set up under
+/// load) would otherwise keep a replica out of the draws for seconds,
+/// which is the balancer's job but not what these tests are about.
 fn config(max_retries: u32, outlier: OutlierConfig) -> Config {
     Config::default()
         .max_retries(max_retries)
@@ -28,7 +32,24 @@ fn config(max_retries: u32, outlier: OutlierConfig) -> Config {
                 .base(Duration::from_millis(1))
                 .jitter(false),
         )
-        .endpoints(EndpointsConfig::default().outlier(outlier))
+        .endpoints(
+            EndpointsConfig::default()
+                .outlier(outlier)
+                .decay(Duration::from_millis(20)),
+        )
+}
+
+/// Calls until `server` has seen `hits` requests (at most 500 calls), all
+/// answered 200; how many calls it took.
+async fn until_hits(client: &Client, base: &Url, server: &Server, hits: usize) -> usize {
+    for calls in 1..=500 {
+        let resp = client.get(base.clone()).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        if server.hits() >= hits {
+            return calls;
+        }
+    }
+    panic!("{} got {} requests of 500", server.addr(), server.hits());
 }
 
 /// A client balancing over `servers`, and the URL to call (the first one's).
@@ -69,12 +90,13 @@ async fn a_failing_replica_is_ejected_and_the_others_serve_everything() {
     // The failing one first: it is also the origin the client is called at.
     let (client, base) = balanced(config(2, outlier), &[&bad, &good1, &good2]);
 
+    let calls = until_hits(&client, &base, &bad, 3).await;
     get_ok(&client, &base, 60).await;
 
     // Ejected after its third failure in a row; every call succeeded on
     // another replica.
     assert_eq!(bad.hits(), 3);
-    assert_eq!(good1.hits() + good2.hits(), 60);
+    assert_eq!(good1.hits() + good2.hits(), calls + 60);
     let state = state_of(&client, &base, &bad);
     assert!(state.ejected_for.is_some(), "{state:?}");
     assert_eq!(state.times_ejected, 1);
@@ -94,7 +116,8 @@ async fn an_ejected_replica_returns_after_its_ejection() {
         .base_ejection_time(Duration::from_millis(300));
     let (client, base) = balanced(config(2, outlier), &[&good1, &flaky, &good2]);
 
-    get_ok(&client, &base, 40).await;
+    until_hits(&client, &base, &flaky, 3).await;
+    get_ok(&client, &base, 10).await;
     assert_eq!(flaky.hits(), 3);
     let ejected_for = state_of(&client, &base, &flaky)
         .ejected_for
@@ -103,24 +126,25 @@ async fn an_ejected_replica_returns_after_its_ejection() {
     assert_eq!(flaky.hits(), 3, "still ejected");
 
     tokio::time::sleep(ejected_for + Duration::from_millis(20)).await;
-    get_ok(&client, &base, 60).await;
-    // Back, as a peer: it serves a share again.
+    // Back, as a peer: it serves again, and succeeds.
+    until_hits(&client, &base, &flaky, 3 + 5).await;
     let state = state_of(&client, &base, &flaky);
     assert_eq!(state.ejected_for, None);
     assert_eq!(state.times_ejected, 1);
-    assert!(flaky.hits() >= 3 + 5, "{}", flaky.hits());
 }
 
 #[tokio::test]
 async fn a_slow_replica_gets_less_traffic_than_the_fast_ones() {
     let (fast1, fast2) = (support::always(200).await, support::always(200).await);
+    // The default decay (10 s): the slow replica's 25 ms stay in its
+    // estimate for the whole test.
     let slow = support::serve(|_| async {
         tokio::time::sleep(Duration::from_millis(25)).await;
         AxumStatus::OK
     })
     .await;
     let (client, base) = balanced(
-        config(0, OutlierConfig::default()),
+        config(0, OutlierConfig::default()).endpoints(EndpointsConfig::default()),
         &[&fast1, &slow, &fast2],
     );
 
@@ -369,4 +393,29 @@ async fn the_name_is_resolved_again_in_the_background_until_the_client_is_droppe
         dns.asked.load(Ordering::SeqCst) <= 3,
         "the task outlived its client"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_resolver_that_hangs_costs_the_first_call_at_most_half_its_time() {
+    let server = support::always(200).await;
+    let hanging = EndpointsConfig::default().resolver(|_: &str, _: u16| std::future::pending());
+    let client = Client::new(
+        Config::default()
+            .timeout(Duration::from_secs(2))
+            .endpoints(hanging),
+    )
+    .unwrap();
+    // `localhost`: the pool resolves it itself, as without a set.
+    let base = url(&format!("http://localhost:{}/", server.addr().port()));
+    client.balance(&base, std::slice::from_ref(&base)).unwrap();
+
+    let start = tokio::time::Instant::now();
+    let resp = client.get(base.clone()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        start.elapsed() <= Duration::from_millis(1100),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(client.endpoints(&base).len(), 1);
 }
