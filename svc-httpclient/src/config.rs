@@ -645,6 +645,7 @@ mod file {
         max_origins: Option<usize>,
         #[serde(default, with = "svc_breaker::serde_duration::option")]
         origin_idle_timeout: Option<Duration>,
+        endpoints: Option<crate::EndpointsConfig>,
     }
 
     impl TryFrom<RawConfig> for Config {
@@ -704,6 +705,9 @@ mod file {
             }
             if let Some(d) = raw.origin_idle_timeout {
                 c = c.origin_idle_timeout(d);
+            }
+            if let Some(endpoints) = raw.endpoints {
+                c = c.endpoints(endpoints);
             }
             c.validate()?;
             Ok(c)

@@ -23,6 +23,18 @@ use crate::error::Error;
 /// | `default_rtt` | 10 ms | the latency assumed of an endpoint never measured |
 /// | `decay` | 10 s | how fast a latency estimate forgets (peak EWMA) |
 ///
+/// With the `serde` feature it deserializes under the setters' names
+/// (`endpoints` in a [`Config`](crate::Config) file; the resolver is code
+/// only), durations as strings:
+///
+/// ```toml
+/// [endpoints]
+/// refresh_interval = "5s"
+/// [endpoints.outlier]
+/// consecutive_failures = 3
+/// base_ejection_time = "10s"
+/// ```
+///
 /// ```
 /// use std::time::Duration;
 /// use svc_httpclient::{Config, EndpointsConfig, OutlierConfig};
@@ -35,6 +47,11 @@ use crate::error::Error;
 /// # let _ = config;
 /// ```
 #[derive(Clone)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize),
+    serde(try_from = "file::RawEndpoints")
+)]
 pub struct EndpointsConfig {
     pub(crate) outlier: OutlierConfig,
     pub(crate) resolve: bool,
@@ -195,6 +212,11 @@ impl fmt::Debug for EndpointsConfig {
 /// # let _ = outlier;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize),
+    serde(try_from = "file::RawOutlier")
+)]
 pub struct OutlierConfig {
     pub(crate) consecutive_failures: u32,
     pub(crate) base_ejection_time: Duration,
@@ -307,5 +329,88 @@ mod tests {
             assert!(err.to_string().contains("endpoints."), "{err}");
         }
         assert!(EndpointsConfig::default().validate().is_ok());
+    }
+}
+
+// ===== serde =====
+
+#[cfg(feature = "serde")]
+mod file {
+    use std::time::Duration;
+
+    use serde::Deserialize;
+
+    use super::{EndpointsConfig, OutlierConfig};
+    use crate::error::Error;
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct RawEndpoints {
+        outlier: Option<OutlierConfig>,
+        resolve: Option<bool>,
+        #[serde(default, with = "svc_breaker::serde_duration::option")]
+        refresh_interval: Option<Duration>,
+        #[serde(default, with = "svc_breaker::serde_duration::option")]
+        default_rtt: Option<Duration>,
+        #[serde(default, with = "svc_breaker::serde_duration::option")]
+        decay: Option<Duration>,
+    }
+
+    impl TryFrom<RawEndpoints> for EndpointsConfig {
+        type Error = Error;
+
+        fn try_from(raw: RawEndpoints) -> Result<EndpointsConfig, Error> {
+            let mut c = EndpointsConfig::default();
+            if let Some(o) = raw.outlier {
+                c = c.outlier(o);
+            }
+            if let Some(on) = raw.resolve {
+                c = c.resolve(on);
+            }
+            if let Some(d) = raw.refresh_interval {
+                c = c.refresh_interval(d);
+            }
+            if let Some(d) = raw.default_rtt {
+                c = c.default_rtt(d);
+            }
+            if let Some(d) = raw.decay {
+                c = c.decay(d);
+            }
+            c.validate()?;
+            Ok(c)
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct RawOutlier {
+        consecutive_failures: Option<u32>,
+        #[serde(default, with = "svc_breaker::serde_duration::option")]
+        base_ejection_time: Option<Duration>,
+        #[serde(default, with = "svc_breaker::serde_duration::option")]
+        max_ejection_time: Option<Duration>,
+        max_ejection_percent: Option<u32>,
+    }
+
+    impl TryFrom<RawOutlier> for OutlierConfig {
+        type Error = Error;
+
+        fn try_from(raw: RawOutlier) -> Result<OutlierConfig, Error> {
+            let mut c = OutlierConfig::default();
+            if let Some(n) = raw.consecutive_failures {
+                c = c.consecutive_failures(n);
+            }
+            if let Some(d) = raw.base_ejection_time {
+                c = c.base_ejection_time(d);
+            }
+            if let Some(d) = raw.max_ejection_time {
+                c = c.max_ejection_time(d);
+            }
+            if let Some(p) = raw.max_ejection_percent {
+                c = c.max_ejection_percent(p);
+            }
+            c.validate()?;
+            Ok(c)
+        }
     }
 }
