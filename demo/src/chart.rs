@@ -30,6 +30,8 @@ pub struct Point {
     pub chat_state: Option<String>,
     /// Requests that reached `auth-svc` during this second.
     pub auth_calls: u64,
+    /// The same, per replica of `auth-svc` (empty or one: not drawn).
+    pub auth_replicas: Vec<u64>,
 }
 
 /// A phase of the scenario, in seconds since the load started.
@@ -62,6 +64,8 @@ const UNAVAILABLE: &str = "#d62728";
 const ERROR: &str = "#7b1fa2";
 const HALF_OPEN: &str = "#f0c419";
 const UNKNOWN: &str = "#bbbbbb";
+/// The requests per auth replica.
+const REPLICA_COLORS: [&str; 4] = ["#1f77b4", "#17becf", "#e377c2", "#8c564b"];
 
 /// Renders the chart. `title` is escaped.
 pub fn render(title: &str, points: &[Point], phases: &[PhaseSpan]) -> String {
@@ -210,6 +214,36 @@ pub fn render(title: &str, points: &[Point], phases: &[PhaseSpan]) -> String {
             r##"<polyline points="{}" fill="none" stroke="#111" stroke-width="1.5"/>"##,
             auth.join(" ")
         );
+    }
+    // Requests per auth replica, dashed, one color each.
+    let replicas = points
+        .iter()
+        .map(|p| p.auth_replicas.len())
+        .max()
+        .unwrap_or(0);
+    if replicas > 1 {
+        for replica in 0..replicas {
+            let color = REPLICA_COLORS[replica % REPLICA_COLORS.len()];
+            let line: Vec<String> = points
+                .iter()
+                .map(|p| {
+                    let n = p.auth_replicas.get(replica).copied().unwrap_or(0);
+                    format!("{:.1},{:.1}", x(p.t - 0.5), rate_y(n as f64))
+                })
+                .collect();
+            let _ = writeln!(
+                svg,
+                r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="1.2" stroke-dasharray="4 2"/>"#,
+                line.join(" ")
+            );
+            let _ = writeln!(
+                svg,
+                r#"<text x="{:.1}" y="{:.1}" fill="{color}" font-size="11">→auth-{}</text>"#,
+                WIDTH - RIGHT - 60.0,
+                OUT_TOP + 14.0 + replica as f64 * 13.0,
+                replica + 1
+            );
+        }
     }
     frame(&mut svg, OUT_TOP, OUT_BOTTOM);
 
@@ -375,6 +409,7 @@ mod tests {
                 auth_state: Some(if t == 3 { "open" } else { "closed" }.to_owned()),
                 chat_state: Some("half-open".to_owned()),
                 auth_calls: 45,
+                auth_replicas: vec![20, 20, 5],
             })
             .collect();
         let phases = [
@@ -400,7 +435,9 @@ mod tests {
             svg.matches(&format!(r#"fill="{HALF_OPEN}""#)).count(),
             4 + 1
         );
-        assert_eq!(svg.matches("<polyline").count(), 3);
+        // p50, p99, reached auth, and one line per auth replica.
+        assert_eq!(svg.matches("<polyline").count(), 3 + 3);
+        assert!(svg.contains("→auth-3"));
     }
 
     #[test]

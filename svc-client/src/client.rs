@@ -180,6 +180,7 @@ impl Client {
         Client::build_with(service, endpoints, config, true)
     }
 
+    #[cfg(feature = "grpc")]
     pub(crate) fn build(
         service: &str,
         base_url: Url,
