@@ -11,7 +11,7 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{:<17} {:>5} {:>8} {:>7} {:>9} {:>7} {:>7} {:>8} {:>8} {:>13}  {}",
+            "{:<17} {:>5} {:>8} {:>7} {:>9} {:>7} {:>7} {:>8} {:>8} {:>13}  per auth replica",
             "phase",
             "secs",
             "requests",
@@ -22,7 +22,6 @@ impl Report {
             "p50",
             "p99",
             "reached auth",
-            "per auth replica"
         );
         for (index, phase) in plan.phases.iter().enumerate() {
             let mut t = self.tally(self.phase_samples(index));
