@@ -285,13 +285,17 @@ fn calls<P: Borrow<Span> + Send>(
                             move |attempt: Attempt| {
                                 let status = attempt.status();
                                 let outcome = attempt.outcome();
-                                let (verdict, endpoint) = match (picked, origin.endpoints.get()) {
-                                    (Some(picked), Some(set)) => {
-                                        let (verdict, endpoint) =
-                                            picked.end(set, outcome, attempt_start.elapsed());
-                                        (verdict, Some(endpoint))
-                                    }
-                                    _ => (Verdict::default(), None),
+                                let (verdict, endpoint) = match picked {
+                                    // A pick comes from the origin's set.
+                                    Some(picked) => match origin.endpoints.get() {
+                                        Some(set) => {
+                                            let (verdict, endpoint) =
+                                                picked.end(set, outcome, attempt_start.elapsed());
+                                            (verdict, Some(endpoint))
+                                        }
+                                        None => (Verdict::default(), None),
+                                    },
+                                    None => (Verdict::default(), None),
                                 };
                                 if let Some(permit) = permit {
                                     // A failure another endpoint absorbs is not
