@@ -286,9 +286,11 @@ impl Client {
     /// the breaker opens only when the service fails as a whole.
     ///
     /// `endpoints` are base URLs with the scheme of `url` (their paths are
-    /// not used: a call keeps its path); the first is usually `url`
-    /// itself. An attempt to another one gets its scheme, host and port,
-    /// and so its `Host` header, certificate name and connections.
+    /// not used: a call keeps its path). `url`'s own origin is always one
+    /// of the endpoints (the first), whether `endpoints` lists it or not;
+    /// repeated origins count once. An attempt to another one gets its
+    /// scheme, host and port, and so its `Host` header, certificate name
+    /// and connections.
     ///
     /// With one endpoint whose host is a name (not an IP address), and
     /// [`EndpointsConfig::resolve`](crate::EndpointsConfig::resolve) on,

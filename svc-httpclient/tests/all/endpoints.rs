@@ -280,6 +280,8 @@ impl FakeDns {
         let dns = self.clone();
         EndpointsConfig::default()
             .refresh_interval(Duration::from_secs(1))
+            // As `config()`: a latency spike is forgotten in 20 ms.
+            .decay(Duration::from_millis(20))
             .resolver(move |host: &str, _port: u16| {
                 assert_eq!(host, "replicas.test");
                 dns.asked.fetch_add(1, Ordering::SeqCst);
@@ -418,4 +420,38 @@ async fn a_resolver_that_hangs_costs_the_first_call_at_most_half_its_time() {
         start.elapsed()
     );
     assert_eq!(client.endpoints(&base).len(), 1);
+}
+
+#[tokio::test]
+async fn attempt_spans_name_the_host_and_the_address_of_each_endpoint() {
+    let servers = replicas().await;
+    let addrs: Vec<SocketAddr> = servers.iter().map(Server::addr).collect();
+    let dns = FakeDns::new(Answer::Addrs(addrs.clone()));
+    let client = Client::new(Config::default().endpoints(dns.config())).unwrap();
+    let port = addrs[0].port();
+    let base = url(&format!("http://replicas.test:{port}/"));
+    client.balance(&base, std::slice::from_ref(&base)).unwrap();
+    assert_eq!(client.refresh_endpoints(&base).await, 3);
+    let (_events, spans, _guard) = support::capture();
+
+    get_ok(&client, &base, 30).await;
+
+    let attempts = spans.named("HTTP GET");
+    assert_eq!(attempts.len(), 30);
+    let mut peers = std::collections::BTreeSet::new();
+    for span in &attempts {
+        // The name is the server; the address is the peer.
+        assert_eq!(span.field("server.address"), Some("replicas.test"));
+        assert_eq!(span.field("server.port"), Some(port.to_string().as_str()));
+        assert!(
+            span.field("url.full")
+                .unwrap()
+                .starts_with("http://replicas.test:")
+        );
+        peers.insert(span.field("network.peer.address").unwrap().to_owned());
+    }
+    let ips: std::collections::BTreeSet<String> =
+        addrs.iter().map(|a| a.ip().to_string()).collect();
+    assert!(peers.is_subset(&ips), "{peers:?}");
+    assert!(peers.len() >= 2, "every attempt went to {peers:?}");
 }
