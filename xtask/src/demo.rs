@@ -85,7 +85,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 }
 
 /// Cargo's target directory: `CARGO_TARGET_DIR` if set, else `<root>/target`.
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) if !dir.is_empty() => {
             let dir = PathBuf::from(dir);
