@@ -35,6 +35,8 @@ pub struct Point {
     /// For the requests with a budget whose deadline fell in this second:
     /// `auth-svc`'s work past that deadline, mean per request, milliseconds.
     pub auth_late_ms: Option<f64>,
+    /// The same, per replica of `auth-svc` (empty or one: not drawn).
+    pub auth_replicas: Vec<u64>,
 }
 
 /// A phase of the scenario, in seconds since the load started.
@@ -68,6 +70,8 @@ const ERROR: &str = "#7b1fa2";
 const HALF_OPEN: &str = "#f0c419";
 const UNKNOWN: &str = "#bbbbbb";
 const LATE: &str = "#8c564b";
+/// The requests per auth replica.
+const REPLICA_COLORS: [&str; 4] = ["#1f77b4", "#17becf", "#e377c2", "#7f7f7f"];
 
 /// Renders the chart. `title` is escaped.
 pub fn render(title: &str, points: &[Point], phases: &[PhaseSpan]) -> String {
@@ -231,6 +235,36 @@ pub fn render(title: &str, points: &[Point], phases: &[PhaseSpan]) -> String {
             r##"<polyline points="{}" fill="none" stroke="#111" stroke-width="1.5"/>"##,
             auth.join(" ")
         );
+    }
+    // Requests per auth replica, dashed, one color each.
+    let replicas = points
+        .iter()
+        .map(|p| p.auth_replicas.len())
+        .max()
+        .unwrap_or(0);
+    if replicas > 1 {
+        for replica in 0..replicas {
+            let color = REPLICA_COLORS[replica % REPLICA_COLORS.len()];
+            let line: Vec<String> = points
+                .iter()
+                .map(|p| {
+                    let n = p.auth_replicas.get(replica).copied().unwrap_or(0);
+                    format!("{:.1},{:.1}", x(p.t - 0.5), rate_y(n as f64))
+                })
+                .collect();
+            let _ = writeln!(
+                svg,
+                r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="1.2" stroke-dasharray="4 2"/>"#,
+                line.join(" ")
+            );
+            let _ = writeln!(
+                svg,
+                r#"<text x="{:.1}" y="{:.1}" fill="{color}" font-size="11">→auth-{}</text>"#,
+                WIDTH - RIGHT - 60.0,
+                OUT_TOP + 14.0 + replica as f64 * 13.0,
+                replica + 1
+            );
+        }
     }
     frame(&mut svg, OUT_TOP, OUT_BOTTOM);
 
@@ -398,6 +432,7 @@ mod tests {
                 chat_state: Some("half-open".to_owned()),
                 auth_calls: 45,
                 auth_late_ms: (t == 4).then_some(500.0),
+                auth_replicas: vec![20, 20, 5],
             })
             .collect();
         let phases = [
@@ -423,9 +458,11 @@ mod tests {
             svg.matches(&format!(r#"fill="{HALF_OPEN}""#)).count(),
             4 + 1
         );
-        // p50, p99, auth calls, and auth's work past the deadline.
-        assert_eq!(svg.matches("<polyline").count(), 4);
+        // p50, p99, reached auth, auth's work past the deadline, and one
+        // line per auth replica.
+        assert_eq!(svg.matches("<polyline").count(), 4 + 3);
         assert!(svg.contains(&format!(r#"stroke="{LATE}" stroke-width="2.5""#)));
+        assert!(svg.contains("→auth-3"));
     }
 
     #[test]

@@ -42,7 +42,9 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use svc_client::{CircuitBreakerConfig, Client, ClientConfig, Registry};
+use svc_client::{
+    CircuitBreakerConfig, Client, ClientConfig, EndpointsConfig, OutlierConfig, Registry,
+};
 
 /// The response header carrying the request's trace id.
 pub const TRACE_ID_HEADER: &str = "x-trace-id";
@@ -79,6 +81,29 @@ pub struct ClientReport {
     pub consecutive_failures: u32,
     /// While open: milliseconds until a trial call is allowed.
     pub retry_after_ms: Option<u64>,
+    /// The service's replicas, when it has several (`AUTH_SVC_URL` lists
+    /// them): each one's state in the balancer.
+    #[serde(default)]
+    pub replicas: Vec<ReplicaReport>,
+}
+
+/// One replica of a service, as its client balances it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReplicaReport {
+    /// `host:port`.
+    pub address: String,
+    /// While ejected: milliseconds until it is back.
+    pub ejected_ms: Option<u64>,
+    /// How many times it was ejected.
+    pub times_ejected: u32,
+    /// Attempts in flight.
+    pub in_flight: u32,
+    /// The latency estimate (peak EWMA), milliseconds.
+    pub latency_ms: f64,
+    /// Attempts it served.
+    pub requests: u64,
+    /// Of which failed.
+    pub failures: u64,
 }
 
 /// What `GET /debug/clients` answers.
@@ -143,6 +168,12 @@ pub fn default_settings() -> ClientConfig {
         .attempt_timeout(Duration::from_millis(500))
         .max_retries(2)
         .circuit_breaker(Some(CircuitBreakerConfig::default()))
+        // A broken replica is ejected for 2 s, then 4 s, ...: short, so the
+        // demo shows it coming back (Envoy's default is 30 s).
+        .endpoints(
+            EndpointsConfig::default()
+                .outlier(OutlierConfig::default().base_ejection_time(Duration::from_secs(2))),
+        )
 }
 
 impl Profiles {
@@ -235,6 +266,19 @@ async fn trace_and_log(req: Request, next: Next) -> Response {
 
 fn report(client: &Client) -> ClientReport {
     let base_url = client.base_url().to_string();
+    let replicas = client
+        .endpoints()
+        .into_iter()
+        .map(|e| ReplicaReport {
+            address: e.address,
+            ejected_ms: e.ejected_for.map(|d| d.as_millis() as u64),
+            times_ejected: e.times_ejected,
+            in_flight: e.in_flight,
+            latency_ms: e.latency.as_secs_f64() * 1e3,
+            requests: e.requests,
+            failures: e.failures,
+        })
+        .collect();
     match client.metrics() {
         Some(m) => ClientReport {
             base_url,
@@ -246,6 +290,7 @@ fn report(client: &Client) -> ClientReport {
             rejections: m.rejections(),
             consecutive_failures: m.consecutive_failures(),
             retry_after_ms: m.retry_after().map(|d| d.as_millis() as u64),
+            replicas,
         },
         None => ClientReport {
             base_url,
@@ -257,6 +302,7 @@ fn report(client: &Client) -> ClientReport {
             rejections: 0,
             consecutive_failures: 0,
             retry_after_ms: None,
+            replicas,
         },
     }
 }

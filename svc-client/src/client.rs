@@ -61,6 +61,8 @@ pub struct Client {
 pub(crate) struct Shared {
     pub(crate) service: Arc<str>,
     pub(crate) base_url: Url,
+    /// Every base URL of the service (its replicas), `base_url` first.
+    pub(crate) endpoints: Box<[Url]>,
     pub(crate) http: svc_httpclient::Client,
     pub(crate) breaker: Option<CircuitBreaker>,
     pub(crate) decode_limit: u64,
@@ -121,8 +123,8 @@ impl Client {
     ///
     /// As [`Client::new`], and [`Error::is_config`] for an invalid `config`.
     pub fn with_config(service: &str, config: ClientConfig) -> Result<Client, Error> {
-        let base_url = svc_discovery::lookup(service).map_err(Error::from)?;
-        Client::build(service, base_url, config)
+        let endpoints = svc_discovery::endpoints(service).map_err(Error::from)?;
+        Client::balanced(service, endpoints, config)
     }
 
     /// A client for `service` with `config`, its URL taken from `registry`
@@ -151,8 +153,8 @@ impl Client {
         service: &str,
         config: ClientConfig,
     ) -> Result<Client, Error> {
-        let base_url = registry.lookup(service).map_err(Error::from)?;
-        Client::build(service, base_url, config)
+        let endpoints = registry.endpoints(service).map_err(Error::from)?;
+        Client::balanced(service, endpoints, config)
     }
 
     /// A client for `service` at `base_url`, bypassing discovery (for tools
@@ -171,14 +173,37 @@ impl Client {
         // `{NAME}_URL`.
         let base_url = svc_discovery::parse_service_url("base_url", base_url.as_str())
             .map_err(Error::base_url)?;
-        Client::build(service, base_url, config)
+        Client::balanced(service, vec![base_url], config)
     }
 
+    /// A client of the replicas `endpoints` (the first is the base URL):
+    /// [`Client::build`], with the calls spread over them and, for one URL
+    /// with a host name, over its addresses
+    /// ([`svc_httpclient::Client::balance`]).
+    fn balanced(service: &str, endpoints: Vec<Url>, config: ClientConfig) -> Result<Client, Error> {
+        Client::build_with(service, endpoints, config, true)
+    }
+
+    #[cfg(feature = "grpc")]
     pub(crate) fn build(
         service: &str,
         base_url: Url,
         config: ClientConfig,
     ) -> Result<Client, Error> {
+        Client::build_with(service, vec![base_url], config, false)
+    }
+
+    /// [`Client::build`] over `endpoints` (the base URL first), balanced
+    /// over them when `balance` is set.
+    fn build_with(
+        service: &str,
+        endpoints: Vec<Url>,
+        config: ClientConfig,
+        balance: bool,
+    ) -> Result<Client, Error> {
+        let Some(base_url) = endpoints.first().cloned() else {
+            return Err(Error::config("base_url", "no endpoint"));
+        };
         if config.decode_limit == 0 {
             return Err(Error::config("decode_limit", "must be at least 1 byte"));
         }
@@ -227,9 +252,14 @@ impl Client {
         }
         .map_err(Error::http_config)?;
         let breaker = http.breaker(&base_url);
+        if balance {
+            http.balance(&base_url, &endpoints)
+                .map_err(Error::http_config)?;
+        }
 
         let shared = Arc::new(Shared {
             service,
+            endpoints: endpoints.into(),
             base_url,
             http,
             breaker,
@@ -253,7 +283,33 @@ impl Client {
         &self.inner.service
     }
 
-    /// The service's base URL; every path is joined under it.
+    /// The service's replicas and the state of each (address, ejection,
+    /// in-flight attempts, latency estimate), for a `/debug` page. Empty
+    /// when the service is one endpoint called as it is (one URL with an IP
+    /// address, or a host name with one address).
+    ///
+    /// ```
+    /// use svc_client::{Client, ClientConfig, Registry};
+    ///
+    /// let registry = Registry::from_vars([(
+    ///     "AUTH_SVC_URL",
+    ///     "http://10.0.0.7:8001,http://10.0.0.8:8001,http://10.0.0.9:8001",
+    /// )]);
+    /// let auth = Client::from_registry(&registry, "auth-svc", ClientConfig::default())?;
+    /// let replicas = auth.endpoints();
+    /// assert_eq!(replicas.len(), 3);
+    /// assert_eq!(replicas[1].address, "10.0.0.8:8001");
+    /// assert!(replicas.iter().all(|r| r.ejected_for.is_none()));
+    /// # Ok::<(), svc_client::Error>(())
+    /// ```
+    pub fn endpoints(&self) -> Vec<svc_httpclient::EndpointState> {
+        self.inner.http.endpoints(&self.inner.base_url)
+    }
+
+    /// The service's base URL; every path is joined under it. With several
+    /// replicas, the first one's: a call's path is joined under it, and its
+    /// scheme, host and port are those of the replica that serves the
+    /// attempt.
     pub fn base_url(&self) -> &Url {
         &self.inner.base_url
     }

@@ -194,6 +194,26 @@ impl ClientConfig {
         self
     }
 
+    /// How a service with several replicas is called: balancing, outlier
+    /// ejection, re-resolution of a host name (see
+    /// [`svc_httpclient::EndpointsConfig`]; the replicas come from a list in
+    /// `{NAME}_URL` or from the addresses of its host name).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use svc_client::{ClientConfig, EndpointsConfig, OutlierConfig};
+    ///
+    /// let config = ClientConfig::default().endpoints(
+    ///     EndpointsConfig::default()
+    ///         .outlier(OutlierConfig::default().base_ejection_time(Duration::from_secs(10))),
+    /// );
+    /// # let _ = config;
+    /// ```
+    pub fn endpoints(mut self, endpoints: svc_httpclient::EndpointsConfig) -> Self {
+        self.http = self.http.endpoints(endpoints);
+        self
+    }
+
     /// Adds hooks run around every attempt; they see the request after the
     /// client's own (trace context injection) and compose with other
     /// observers (see [`svc_httpclient::Config::observer`]).

@@ -197,12 +197,14 @@ pub use svc_breaker::{CircuitOpen, Metrics as BreakerMetrics, State, Transition}
 pub use svc_discovery::Error as DiscoveryError;
 pub use svc_discovery::Setting;
 pub use svc_discovery::{
-    Registry, env_var, lookup, lookup_optional, must_service_url, service_configured, service_url,
+    Registry, endpoints, env_var, lookup, lookup_optional, must_service_url, service_configured,
+    service_url,
 };
 pub use svc_httpclient::Error as HttpError;
 pub use svc_httpclient::{
     AttemptEnd, AttemptObserver, AttemptStart, Backoff, CircuitBreaker, CircuitBreakerConfig,
-    Method, Response, RetryBudget, StatusCode, header, reqwest,
+    EndpointState, EndpointsConfig, Method, OutlierConfig, Resolve, Response, RetryBudget,
+    StatusCode, header, reqwest,
 };
 pub use url::Url;
 

@@ -7,6 +7,8 @@
 //! | `svc.client.circuit_breaker.state` | gauge, `{state}` | `peer.service`, `svc.circuit.state` = `closed`, `open`, `half-open`: 1 for the current state, 0 for the others |
 //! | `svc.client.circuit_breaker.transitions` | counter, `{transition}` | `peer.service`, `svc.circuit.from`, `svc.circuit.to` |
 //! | `svc.server.shed` (the server layer, features `axum`/`grpc`) | counter, `{request}` | `svc.shed.reason` = `expired` or `below_min_budget`: requests answered without running the handler, see `server` |
+//! | `svc.client.endpoint.requests` | counter, `{request}`, one per **attempt** of a service with several endpoints | `peer.service`, `svc.endpoint` (`host:port` of the endpoint), `svc.outcome` = `ok` or `error` (the breaker's classification; `ok` for a 4xx) |
+//! | `svc.client.endpoint.ejections` | counter, `{ejection}` | `peer.service`, `svc.endpoint` |
 //!
 //! The duration histogram follows the OpenTelemetry HTTP client semantic
 //! conventions, bucket boundaries included, so dashboards built for other
@@ -68,6 +70,8 @@ pub(crate) struct Instruments {
     duration: Histogram<f64>,
     calls: Counter<u64>,
     transitions: Counter<u64>,
+    endpoint_requests: Counter<u64>,
+    ejections: Counter<u64>,
 }
 
 struct Origin {
@@ -170,6 +174,16 @@ impl Instruments {
                 .with_unit("{transition}")
                 .with_description("Circuit breaker state transitions.")
                 .build(),
+            endpoint_requests: meter
+                .u64_counter("svc.client.endpoint.requests")
+                .with_unit("{request}")
+                .with_description("Attempts per endpoint of a service with several endpoints.")
+                .build(),
+            ejections: meter
+                .u64_counter("svc.client.endpoint.ejections")
+                .with_unit("{ejection}")
+                .with_description("Endpoints ejected after consecutive failures.")
+                .build(),
             meter,
         }
     }
@@ -212,6 +226,31 @@ impl Instruments {
         push(self.service.clone());
         self.duration
             .record(attempt.duration().as_secs_f64(), &attributes[..n]);
+        if let Some(endpoint) = attempt.endpoint() {
+            self.record_endpoint(endpoint, attempt);
+        }
+    }
+
+    /// `svc.client.endpoint.requests` and `.ejections` of an attempt of a
+    /// service with several endpoints.
+    fn record_endpoint(&self, endpoint: &str, attempt: &AttemptEnd<'_>) {
+        let endpoint = KeyValue::new("svc.endpoint", endpoint.to_owned());
+        let outcome = if attempt.outcome() == svc_httpclient::Outcome::Failure {
+            "error"
+        } else {
+            "ok"
+        };
+        self.endpoint_requests.add(
+            1,
+            &[
+                self.service.clone(),
+                endpoint.clone(),
+                KeyValue::new("svc.outcome", outcome),
+            ],
+        );
+        if attempt.ejected() {
+            self.ejections.add(1, &[self.service.clone(), endpoint]);
+        }
     }
 
     /// One increment of `svc.client.calls`.

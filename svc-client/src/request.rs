@@ -291,10 +291,12 @@ fn same_origin(shared: &Shared, url: &Url) -> Result<(), Error> {
     if !shared.check_origin {
         return Ok(());
     }
-    let base = &shared.base_url;
-    let same = base.scheme() == url.scheme()
-        && base.host_str() == url.host_str()
-        && base.port_or_known_default() == url.port_or_known_default();
+    // Any replica of the service.
+    let same = shared.endpoints.iter().any(|base| {
+        base.scheme() == url.scheme()
+            && base.host_str() == url.host_str()
+            && base.port_or_known_default() == url.port_or_known_default()
+    });
     if same {
         Ok(())
     } else {

@@ -70,6 +70,21 @@ pub enum Error {
         reason: String,
     },
 
+    /// `{NAME}_URL` lists several base URLs (separated by commas) that do
+    /// not form one service: an entry is empty or repeated, or the entries
+    /// differ in scheme or path. An entry that is not a base URL by itself
+    /// is [`Error::InvalidUrl`], its reason naming the entry.
+    #[error("invalid list of urls in {variable}{}: {reason}", shown(.value))]
+    #[non_exhaustive]
+    InvalidList {
+        /// The variable holding the list, e.g. `AUTH_SVC_URL`.
+        variable: String,
+        /// The whole value, redacted.
+        value: Option<String>,
+        /// What is wrong with it, naming the entry.
+        reason: String,
+    },
+
     /// `{NAME}_SERVICE_HOST` is set but is not a host name or IP address.
     #[error("invalid host in {variable}{}: {reason}", shown(.value))]
     #[non_exhaustive]
@@ -136,6 +151,7 @@ impl Error {
     pub fn variable(&self) -> Option<&str> {
         match self {
             Error::InvalidUrl { variable, .. }
+            | Error::InvalidList { variable, .. }
             | Error::InvalidHost { variable, .. }
             | Error::InvalidPort { variable, .. } => Some(variable),
             Error::InvalidName { .. } | Error::NotConfigured { .. } => None,

@@ -28,6 +28,12 @@
 //!   fragment; a path prefix is kept (`http://gw/api/v1`). Anything else is
 //!   [`Error::InvalidUrl`], naming the variable: a typo never silently turns
 //!   into "not configured".
+//! - **Replicas**: `{NAME}_URL` may list several base URLs separated by
+//!   commas (`http://10.0.0.7:8001,http://10.0.0.8:8001`), one per replica,
+//!   with the same scheme and path; an empty or repeated entry, mixed
+//!   schemes or different paths are [`Error::InvalidList`]. [`endpoints`]
+//!   and [`Registry::endpoints`] give them all; [`lookup`] checks the list
+//!   and gives the first.
 //! - **Kubernetes**: when `{NAME}_URL` is unset, the `{NAME}_SERVICE_HOST` and
 //!   `{NAME}_SERVICE_PORT` variables Kubernetes injects for every service
 //!   form `http://host:port` (IPv6 hosts bracketed). The port must then be
@@ -99,7 +105,7 @@ mod setting;
 pub use error::Error;
 pub use redact::{Redacted, redact, redact_str, strip_userinfo, url_full};
 pub use registry::{Iter, Registry};
-pub use resolve::parse_service_url;
+pub use resolve::{parse_service_url, parse_service_urls};
 pub use setting::Setting;
 pub use url::Url;
 
@@ -146,8 +152,10 @@ pub fn env_var(service: &str) -> Result<String, Error> {
 /// # Errors
 ///
 /// [`Error::InvalidName`] for a bad name, [`Error::NotConfigured`] when no
-/// variable is set, [`Error::InvalidUrl`], [`Error::InvalidHost`] or
-/// [`Error::InvalidPort`] when one is set to an invalid value.
+/// variable is set, [`Error::InvalidUrl`], [`Error::InvalidList`],
+/// [`Error::InvalidHost`] or [`Error::InvalidPort`] when one is set to an
+/// invalid value. A list of URLs in `{NAME}_URL` is checked whole and its
+/// first entry returned ([`endpoints`] gives them all).
 ///
 /// # Example
 ///
@@ -160,6 +168,27 @@ pub fn env_var(service: &str) -> Result<String, Error> {
 /// ```
 pub fn lookup(service: &str) -> Result<Url, Error> {
     resolve::resolve(&ProcessEnv, service)
+}
+
+/// Every base URL of `service` from the process environment: one per
+/// replica when `{NAME}_URL` lists several, separated by commas, else the
+/// one URL [`lookup`] finds. See [`Registry::endpoints`].
+///
+/// # Errors
+///
+/// As [`lookup`], and [`Error::InvalidList`] when the entries of a list do
+/// not form one service (an empty or repeated entry, mixed schemes,
+/// different paths).
+///
+/// # Example
+///
+/// ```
+/// if let Ok(replicas) = svc_discovery::endpoints("auth-svc") {
+///     println!("auth-svc has {} replica(s)", replicas.len());
+/// }
+/// ```
+pub fn endpoints(service: &str) -> Result<Vec<Url>, Error> {
+    resolve::resolve_all(&ProcessEnv, service)
 }
 
 /// Like [`lookup`], but an absent service is `Ok(None)`.

@@ -145,7 +145,10 @@ impl Registry {
     ///
     /// `service` is any accepted spelling (`auth-svc`, `Auth_Svc`,
     /// `auth.svc`). `{NAME}_URL` wins; without it the Kubernetes variables
-    /// `{NAME}_SERVICE_HOST` and `{NAME}_SERVICE_PORT` are used.
+    /// `{NAME}_SERVICE_HOST` and `{NAME}_SERVICE_PORT` are used. When
+    /// `{NAME}_URL` lists several replicas, the whole list is checked and
+    /// the first is returned; [`endpoints`](Registry::endpoints) gives them
+    /// all.
     ///
     /// ```
     /// use svc_discovery::Registry;
@@ -162,6 +165,35 @@ impl Registry {
     /// ```
     pub fn lookup(&self, service: &str) -> Result<Url, Error> {
         resolve::resolve(self, service)
+    }
+
+    /// Every base URL of `service`: one per replica when `{NAME}_URL` lists
+    /// several, separated by commas (same scheme and path), else the one
+    /// URL [`lookup`](Registry::lookup) finds.
+    ///
+    /// ```
+    /// use svc_discovery::Registry;
+    ///
+    /// let registry = Registry::from_vars([
+    ///     ("AUTH_SVC_URL", "http://10.0.0.7:8001,http://10.0.0.8:8001,http://10.0.0.9:8001"),
+    ///     ("CHAT_SVC_URL", "http://chat:8002"),
+    /// ]);
+    /// let auth = registry.endpoints("auth-svc")?;
+    /// assert_eq!(auth.len(), 3);
+    /// assert_eq!(auth[2].as_str(), "http://10.0.0.9:8001/");
+    /// // `lookup` gives the first replica.
+    /// assert_eq!(registry.lookup("auth-svc")?, auth[0]);
+    /// assert_eq!(registry.endpoints("chat-svc")?.len(), 1);
+    /// # Ok::<(), svc_discovery::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`lookup`](Registry::lookup), and [`Error::InvalidList`] when the
+    /// entries of a list do not form one service (an empty or repeated
+    /// entry, mixed schemes, different paths).
+    pub fn endpoints(&self, service: &str) -> Result<Vec<Url>, Error> {
+        resolve::resolve_all(self, service)
     }
 
     /// Like [`lookup`](Registry::lookup), but an absent service is `Ok(None)`.

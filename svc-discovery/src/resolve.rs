@@ -66,15 +66,34 @@ pub(crate) fn resolve(source: &impl Source, service: &str) -> Result<Url, Error>
     resolve_prefix(source, service, &prefix)
 }
 
-/// Resolves a service whose variable prefix (`AUTH_SVC`) is already known.
+/// Resolves `service` (any accepted spelling) to every base URL it lists.
+pub(crate) fn resolve_all(source: &impl Source, service: &str) -> Result<Vec<Url>, Error> {
+    let prefix = name::env_prefix(service)?;
+    resolve_all_prefix(source, service, &prefix)
+}
+
+/// Resolves a service whose variable prefix (`AUTH_SVC`) is already known:
+/// the first of its base URLs (a list in `{NAME}_URL` is checked whole).
 pub(crate) fn resolve_prefix(
     source: &impl Source,
     service: &str,
     prefix: &str,
 ) -> Result<Url, Error> {
+    let mut urls = resolve_all_prefix(source, service, prefix)?;
+    // A successful resolution has at least one URL.
+    Ok(urls.swap_remove(0))
+}
+
+/// Every base URL of a service whose variable prefix is known: one, or the
+/// entries of a comma-separated `{NAME}_URL`.
+pub(crate) fn resolve_all_prefix(
+    source: &impl Source,
+    service: &str,
+    prefix: &str,
+) -> Result<Vec<Url>, Error> {
     let url_var = format!("{prefix}{URL_SUFFIX}");
     if let Some(raw) = source.get(&url_var).filter(Raw::is_set) {
-        return parse_url(&url_var, &raw);
+        return parse_url_list(&url_var, &raw);
     }
     let host_var = format!("{prefix}{HOST_SUFFIX}");
     let port_var = format!("{prefix}{PORT_SUFFIX}");
@@ -86,14 +105,106 @@ pub(crate) fn resolve_prefix(
     };
     let host = parse_host(&host_var, &host)?;
     let port = parse_port(&port_var, &host_var, source.get(&port_var))?;
-    Url::parse(&format!("http://{host}:{port}")).map_err(|e| {
+    let url = Url::parse(&format!("http://{host}:{port}")).map_err(|e| {
         invalid_value(
             Kind::Host,
             &host_var,
             Some(&host),
             format!("it cannot be parsed: {e}"),
         )
-    })
+    })?;
+    Ok(vec![url])
+}
+
+/// Checks a list of base URLs separated by commas, as `{NAME}_URL` may hold
+/// for a service with several replicas: every entry is a base URL as
+/// [`parse_service_url`] checks it, no entry is empty or repeated, and all
+/// share one scheme and one path (they are replicas of one service, and a
+/// call's path is joined onto whichever one serves it). `setting` names
+/// where the value came from in the error, as `variable()`.
+///
+/// A value without a comma is one URL, exactly as [`parse_service_url`]
+/// reads it. A comma inside a URL (in a password or a path) must be
+/// percent-encoded (`%2C`).
+///
+/// ```
+/// use svc_discovery::{Error, parse_service_urls};
+///
+/// let urls = parse_service_urls("AUTH_SVC_URL", "http://10.0.0.7:8001, http://10.0.0.8:8001")?;
+/// assert_eq!(urls.len(), 2);
+/// assert_eq!(urls[1].as_str(), "http://10.0.0.8:8001/");
+///
+/// let err = parse_service_urls("AUTH_SVC_URL", "http://a:1,,http://b:1").unwrap_err();
+/// assert!(matches!(err, Error::InvalidList { .. }));
+/// assert_eq!(err.variable(), Some("AUTH_SVC_URL"));
+/// let err = parse_service_urls("AUTH_SVC_URL", "http://a:1,https://b:1").unwrap_err();
+/// assert!(err.to_string().contains("scheme"), "{err}");
+/// # Ok::<(), Error>(())
+/// ```
+pub fn parse_service_urls(setting: &str, value: &str) -> Result<Vec<Url>, Error> {
+    parse_url_list(setting, &Raw::Text(Cow::Borrowed(value)))
+}
+
+/// Checks a `{NAME}_URL` value that may be a list.
+fn parse_url_list(variable: &str, raw: &Raw<'_>) -> Result<Vec<Url>, Error> {
+    let value = trimmed(Kind::Url, variable, raw)?;
+    if !value.contains(',') {
+        return Ok(vec![parse_url(variable, raw)?]);
+    }
+    let entries: Vec<&str> = value.split(',').map(str::trim).collect();
+    let count = entries.len();
+    let list_error = |reason: String| Error::InvalidList {
+        variable: variable.to_owned(),
+        value: Some(shown(value)),
+        reason,
+    };
+    let mut urls: Vec<Url> = Vec::with_capacity(count);
+    for (i, entry) in entries.iter().enumerate() {
+        let n = i + 1;
+        if entry.is_empty() {
+            return Err(list_error(format!(
+                "entry {n} of {count} is empty; separate base urls with single commas"
+            )));
+        }
+        let url = parse_url(variable, &Raw::Text(Cow::Borrowed(entry))).map_err(|e| match e {
+            // The whole value is quoted, redacted as a whole: an entry alone
+            // may be a cut through a password holding a comma.
+            Error::InvalidUrl {
+                variable, reason, ..
+            } => Error::InvalidUrl {
+                variable,
+                value: Some(shown(value)),
+                reason: format!("entry {n} of {count}: {reason}"),
+            },
+            other => other,
+        })?;
+        if let Some(first) = urls.first() {
+            if url.scheme() != first.scheme() {
+                return Err(list_error(format!(
+                    "entry {n} of {count} has the scheme {:?} but entry 1 has {:?}; \
+                     the replicas of a service share one scheme",
+                    url.scheme(),
+                    first.scheme()
+                )));
+            }
+            if url.path() != first.path() {
+                // The paths are not quoted: a cut through a password could
+                // put part of it in one.
+                return Err(list_error(format!(
+                    "entry {n} of {count} has another path than entry 1; \
+                     the replicas of a service share one path"
+                )));
+            }
+        }
+        if let Some(same) = urls.iter().position(|u| u == &url) {
+            return Err(list_error(format!(
+                "entry {n} of {count} repeats entry {}",
+                same + 1
+            )));
+        }
+        urls.push(url);
+    }
+    Ok(urls)
 }
 
 /// Checks a service's base URL as discovery checks a `{NAME}_URL` value:

@@ -25,6 +25,7 @@
 //! can forget one.
 
 use std::borrow::Borrow;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -35,6 +36,7 @@ use url::Url;
 
 use crate::attempt::{Attempt, Sending};
 use crate::client::{Client, RootsMissing};
+use crate::endpoint::{Endpoint, Verdict};
 use crate::error::{Error, Kind};
 use crate::observe::{AttemptEnd, AttemptStart};
 use crate::origin::Origin;
@@ -179,6 +181,19 @@ fn calls<P: Borrow<Span> + Send>(
                 if let Some(budget) = &origin.budget {
                     budget.deposit(start);
                 }
+                // The endpoint whose failure the next attempt retries, when
+                // the origin has several: the retry prefers another one.
+                let mut avoid: Option<Arc<Endpoint>> = None;
+                if let Some(set) = origin.endpoints.get()
+                    && set.resolves_first()
+                {
+                    // Once per client and host name: boxed, so the call's
+                    // future does not carry the resolution's state.
+                    // At most half the call's time: a resolver that hangs
+                    // leaves the call the other half, at the name.
+                    let within = deadline.saturating_duration_since(Instant::now()) / 2;
+                    Box::pin(Arc::clone(set).first_refresh(within)).await;
+                }
 
                 loop {
                     let permit = match &origin.breaker {
@@ -207,17 +222,24 @@ fn calls<P: Borrow<Span> + Send>(
                         break 'call Err(call.failed(call.error(kind), Some(&origin)));
                     }
                     let limit = config.attempt_timeout.min(remaining);
+                    // The attempt's endpoint, when the origin has several
+                    // (`None`: the URL as it is).
+                    let picked = match origin.endpoints.get() {
+                        Some(set) => set.pick(avoid.as_deref(), attempt_start),
+                        None => None,
+                    };
                     let span = &attempt_span(
                         parent,
                         &call.method,
                         &call.url,
+                        picked.as_ref().map(|p| &*p.endpoint),
                         call.sent,
                         config.peer_service.as_deref(),
                     );
                     // The attempt's request is moved into its future in this
                     // block, so that no binding of it outlives the block (each
                     // would take the request's size in the call's state).
-                    let (attempt, outcome, next) = {
+                    let (attempt, outcome, next, failed_at) = {
                         let next_request = if call.sent + 1 < policy.max_attempts {
                             template.as_deref().and_then(clone_request)
                         } else {
@@ -226,6 +248,13 @@ fn calls<P: Borrow<Span> + Send>(
                         let Some(mut req) = next_request else {
                             // Unreachable: a body that cannot be cloned gets one attempt.
                             break 'call Err(call.failed(call.error(Kind::Request), Some(&origin)));
+                        };
+                        let endpoint_http = match &picked {
+                            Some(picked) => {
+                                picked.endpoint.apply(&mut req);
+                                picked.endpoint.http().cloned()
+                            }
+                            None => None,
                         };
                         // One timer per attempt, reqwest's own: it bounds the
                         // attempt from connecting to the end of the response
@@ -258,7 +287,10 @@ fn calls<P: Borrow<Span> + Send>(
                                 if let Some(observer) = &config.observer {
                                     observer.on_attempt_start(&mut req, &started);
                                 }
-                                http.execute(req)
+                                match endpoint_http {
+                                    Some(endpoint_http) => endpoint_http.execute(req),
+                                    None => http.execute(req),
+                                }
                             },
                             opts.read_body,
                             limit,
@@ -272,8 +304,24 @@ fn calls<P: Borrow<Span> + Send>(
                                     attempt_start.elapsed(),
                                     policy.deadline,
                                 );
+                                let (verdict, endpoint) = match picked {
+                                    // A pick comes from the origin's set.
+                                    Some(picked) => match origin.endpoints.get() {
+                                        Some(set) => {
+                                            let (verdict, endpoint) =
+                                                picked.end(set, outcome, attempt_start.elapsed());
+                                            (verdict, Some(endpoint))
+                                        }
+                                        None => (Verdict::default(), None),
+                                    },
+                                    None => (Verdict::default(), None),
+                                };
                                 if let Some(permit) = permit {
-                                    permit.record(outcome);
+                                    // A failure another endpoint absorbs is not
+                                    // the service's (see `endpoint::eject`).
+                                    if !verdict.absorbed {
+                                        permit.record(outcome);
+                                    }
                                 }
                                 if status.is_some() {
                                     call.last_status = status;
@@ -291,13 +339,17 @@ fn calls<P: Borrow<Span> + Send>(
                                         duration: attempt_start.elapsed(),
                                         outcome,
                                         will_retry: matches!(next, Next::Retry(_)),
+                                        endpoint: endpoint.as_deref().map(|e| &*e.label),
+                                        ejected: verdict.ejected,
                                     });
                                 }
-                                (attempt, outcome, next)
+                                let failed_at = endpoint.filter(|_| outcome == Outcome::Failure);
+                                (attempt, outcome, next, failed_at)
                             },
                         )
                     }
                     .await;
+                    avoid = failed_at;
 
                     // The attempt is dropped (its connection released) before
                     // the backoff: nothing of it is kept across the sleep.

@@ -21,6 +21,7 @@ use tracing::Span;
 use url::Url;
 
 use crate::config::{Config, is_sensitive_header};
+use crate::endpoint::{EndpointSet, EndpointState};
 use crate::error::{Error, error_chain};
 use crate::origin::{Origin, Origins};
 use crate::request::{CallOptions, RequestBuilder};
@@ -59,6 +60,9 @@ struct ClientRef {
     /// The pool was built without root certificates, because the machine
     /// has none: `https` calls fail at once with this as their cause.
     roots_missing: Option<Arc<RootsMissing>>,
+    /// The pool is the client's own (not a caller's): endpoints from a host
+    /// name's addresses may get pools of their own.
+    own_pool: bool,
 }
 
 /// The pool `Client::new` builds: rustls, no redirects followed. On a
@@ -123,7 +127,7 @@ impl Client {
     pub fn new(config: Config) -> Result<Client, Error> {
         config.validate()?;
         let (http, roots_missing) = default_pool()?;
-        Client::build(config, http, roots_missing)
+        Client::build(config, http, roots_missing, true)
     }
 
     /// A client with `config` sharing this client's connection pool (the
@@ -134,20 +138,28 @@ impl Client {
             config,
             self.inner.http.clone(),
             self.inner.roots_missing.clone(),
+            self.inner.own_pool,
         )
     }
 
     /// A client sending through `http`, to share one connection pool
     /// between clients. `http` keeps its own redirect policy and TLS
     /// settings; its own timeouts apply inside each attempt.
+    ///
+    /// A host name given to [`Client::balance`] stays one endpoint with
+    /// such a client: a `reqwest::Client` cannot be copied with another
+    /// resolver, so the client cannot give each address of the name a pool
+    /// that connects there while checking the certificate of the name.
+    /// Lists of base URLs are balanced as with any client.
     pub fn with_http_client(config: Config, http: reqwest::Client) -> Result<Client, Error> {
-        Client::build(config, http, None)
+        Client::build(config, http, None, false)
     }
 
     fn build(
         config: Config,
         http: reqwest::Client,
         roots_missing: Option<Arc<RootsMissing>>,
+        own_pool: bool,
     ) -> Result<Client, Error> {
         config.validate()?;
         let breaker = config.origin_breaker();
@@ -163,6 +175,7 @@ impl Client {
                 config,
                 origins: Origins::new(breaker),
                 roots_missing,
+                own_pool,
             }),
         })
     }
@@ -263,6 +276,131 @@ impl Client {
     /// yet); `None` when the breaker is disabled.
     pub fn circuit_state(&self, url: &Url) -> Option<State> {
         self.inner.origins.state(url)
+    }
+
+    /// Spreads the calls to `url`'s origin over `endpoints`, its replicas:
+    /// each attempt goes to one of them, chosen by power of two choices
+    /// over latency and in-flight attempts, and an endpoint that keeps
+    /// failing is ejected for a while ([`EndpointsConfig`](crate::EndpointsConfig)).
+    /// The origin keeps one breaker and one retry budget for all of them;
+    /// the breaker opens only when the service fails as a whole.
+    ///
+    /// `endpoints` are base URLs with the scheme of `url` (their paths are
+    /// not used: a call keeps its path). `url`'s own origin is always one
+    /// of the endpoints (the first), whether `endpoints` lists it or not;
+    /// repeated origins count once. An attempt to another one gets its
+    /// scheme, host and port, and so its `Host` header, certificate name
+    /// and connections.
+    ///
+    /// With one endpoint whose host is a name (not an IP address), and
+    /// [`EndpointsConfig::resolve`](crate::EndpointsConfig::resolve) on,
+    /// the name is resolved in the background (first on the first call,
+    /// then every `refresh_interval`), and when it has several addresses (a
+    /// Kubernetes headless Service) each is an endpoint: the URL, `Host`,
+    /// SNI and certificate check keep the name, and each address gets a
+    /// connection pool of its own. A name with one address, or an IP
+    /// address, is called exactly as without this method.
+    ///
+    /// The origin is kept for the life of the client. Calling it again for
+    /// the same origin changes nothing.
+    ///
+    /// ```
+    /// use svc_httpclient::{Client, Config, reqwest::Url};
+    ///
+    /// let client = Client::new(Config::default())?;
+    /// let urls = svc_discovery::parse_service_urls(
+    ///     "AUTH_SVC_URL",
+    ///     "http://10.0.0.7:8001,http://10.0.0.8:8001,http://10.0.0.9:8001",
+    /// )
+    /// .unwrap();
+    /// client.balance(&urls[0], &urls)?;
+    /// assert_eq!(client.endpoints(&urls[0]).len(), 3);
+    /// # Ok::<(), svc_httpclient::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When `endpoints` is empty, or one of them has another scheme than
+    /// `url` or no host.
+    pub fn balance(&self, url: &Url, endpoints: &[Url]) -> Result<(), Error> {
+        if endpoints.is_empty() {
+            return Err(Error::config("endpoints", "must list at least one url"));
+        }
+        if let Some(bad) = endpoints
+            .iter()
+            .find(|e| e.scheme() != url.scheme() || e.host().is_none())
+        {
+            return Err(Error::config(
+                "endpoints",
+                format!(
+                    "{} has another scheme than {} or no host",
+                    svc_discovery::redact(bad),
+                    svc_discovery::redact(url)
+                ),
+            ));
+        }
+        let config = &self.inner.config.endpoints;
+        let origin = self.origin(url, Instant::now());
+        origin.pin();
+        if origin.endpoints.get().is_some() {
+            return Ok(());
+        }
+        let mut urls: Vec<Url> = Vec::with_capacity(endpoints.len());
+        // The origin's own URL first: it is called as without a set.
+        urls.push(url.clone());
+        for endpoint in endpoints {
+            if crate::origin::origin_key(endpoint) != crate::origin::origin_key(url)
+                && !urls
+                    .iter()
+                    .any(|u| crate::origin::origin_key(u) == crate::origin::origin_key(endpoint))
+            {
+                urls.push(endpoint.clone());
+            }
+        }
+        let set = if urls.len() >= 2 {
+            Some(EndpointSet::from_urls(&origin.key, &urls, config.clone()))
+        } else if config.resolve && self.inner.own_pool {
+            EndpointSet::from_host(
+                &origin.key,
+                url,
+                config.clone(),
+                self.inner.roots_missing.is_some(),
+            )
+        } else {
+            None
+        };
+        if let Some(set) = set {
+            let _ = origin.endpoints.set(Arc::new(set));
+        }
+        Ok(())
+    }
+
+    /// The endpoints of `url`'s origin and their state (address, ejection,
+    /// in-flight attempts, latency), for `/debug` pages; empty when the
+    /// origin has no set of endpoints ([`Client::balance`]).
+    pub fn endpoints(&self, url: &Url) -> Vec<EndpointState> {
+        self.inner
+            .origins
+            .find(url)
+            .and_then(|origin| origin.endpoints.get().map(|set| set.states()))
+            .unwrap_or_default()
+    }
+
+    /// Resolves the host name of `url`'s origin now (when its endpoints
+    /// come from one, see [`Client::balance`]) and applies the answer, as
+    /// the background task does; the number of endpoints after it, 0 when
+    /// the origin has no set. A failed or empty answer keeps the last good
+    /// set (and is logged). For startup, to begin with every replica known.
+    pub async fn refresh_endpoints(&self, url: &Url) -> usize {
+        let Some(set) = self
+            .inner
+            .origins
+            .find(url)
+            .and_then(|origin| origin.endpoints.get().cloned())
+        else {
+            return 0;
+        };
+        set.refresh().await
     }
 
     /// The connection pool.

@@ -19,6 +19,7 @@ use svc_breaker::Transition;
 
 use crate::CircuitBreakerConfig;
 use crate::backoff::Backoff;
+use crate::endpoint::EndpointsConfig;
 use crate::error::Error;
 use crate::observe::{AttemptObserver, Layered};
 
@@ -191,6 +192,7 @@ pub struct Config {
     pub(crate) peer_service: Option<Arc<str>>,
     pub(crate) max_origins: usize,
     pub(crate) origin_idle_timeout: Duration,
+    pub(crate) endpoints: EndpointsConfig,
 }
 
 type TransitionHook = Arc<dyn Fn(&Transition) + Send + Sync + 'static>;
@@ -215,6 +217,7 @@ impl Default for Config {
             peer_service: None,
             max_origins: 1024,
             origin_idle_timeout: Duration::from_secs(10 * 60),
+            endpoints: EndpointsConfig::default(),
         }
     }
 }
@@ -428,6 +431,22 @@ impl Config {
         self.origin_idle_timeout = idle;
         self
     }
+
+    /// How origins with several endpoints (replicas) are balanced, when
+    /// their endpoints are ejected, and how often a host name is resolved
+    /// again ([`EndpointsConfig`]; see [`Client::balance`](crate::Client::balance)).
+    ///
+    /// ```
+    /// use svc_httpclient::{Config, EndpointsConfig, OutlierConfig};
+    ///
+    /// let config = Config::default()
+    ///     .endpoints(EndpointsConfig::default().outlier(OutlierConfig::default().consecutive_failures(3)));
+    /// # let _ = config;
+    /// ```
+    pub fn endpoints(mut self, endpoints: EndpointsConfig) -> Self {
+        self.endpoints = endpoints;
+        self
+    }
 }
 
 // ===== for wrappers =====
@@ -515,6 +534,7 @@ impl Config {
         if let Some(budget) = &self.retry_budget {
             budget.validate()?;
         }
+        self.endpoints.validate()?;
         if let Some(ua) = &self.user_agent
             && HeaderValue::from_str(ua).is_err()
         {
@@ -581,6 +601,7 @@ impl fmt::Debug for Config {
             .field("peer_service", &self.peer_service)
             .field("max_origins", &self.max_origins)
             .field("origin_idle_timeout", &self.origin_idle_timeout)
+            .field("endpoints", &self.endpoints)
             .finish()
     }
 }
@@ -624,6 +645,7 @@ mod file {
         max_origins: Option<usize>,
         #[serde(default, with = "svc_breaker::serde_duration::option")]
         origin_idle_timeout: Option<Duration>,
+        endpoints: Option<crate::EndpointsConfig>,
     }
 
     impl TryFrom<RawConfig> for Config {
@@ -683,6 +705,9 @@ mod file {
             }
             if let Some(d) = raw.origin_idle_timeout {
                 c = c.origin_idle_timeout(d);
+            }
+            if let Some(endpoints) = raw.endpoints {
+                c = c.endpoints(endpoints);
             }
             c.validate()?;
             Ok(c)

@@ -139,6 +139,8 @@ pub struct AttemptEnd<'a> {
     pub(crate) duration: Duration,
     pub(crate) outcome: Outcome,
     pub(crate) will_retry: bool,
+    pub(crate) endpoint: Option<&'a str>,
+    pub(crate) ejected: bool,
 }
 
 impl AttemptEnd<'_> {
@@ -185,5 +187,18 @@ impl AttemptEnd<'_> {
     /// Whether another attempt follows.
     pub fn will_retry(&self) -> bool {
         self.will_retry
+    }
+
+    /// The endpoint (`host:port`) that served the attempt, when its origin
+    /// has several ([`Client::balance`](crate::Client::balance)); `None`
+    /// for an origin called as it is.
+    pub fn endpoint(&self) -> Option<&str> {
+        self.endpoint
+    }
+
+    /// Whether this attempt's failure ejected its endpoint
+    /// ([`OutlierConfig`](crate::OutlierConfig)).
+    pub fn ejected(&self) -> bool {
+        self.ejected
     }
 }

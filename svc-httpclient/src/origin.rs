@@ -16,13 +16,14 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use tokio::time::Instant;
 use url::{Position, Url};
 
 use crate::budget::Budget;
 use crate::config::Config;
+use crate::endpoint::EndpointSet;
 use crate::{CircuitBreaker, CircuitBreakerConfig, State};
 
 /// The per-origin state: its breaker and its retry budget.
@@ -35,6 +36,8 @@ pub(crate) struct Origin {
     /// Its breaker was handed out ([`Client::breaker`](crate::Client::breaker)):
     /// never dropped.
     pinned: AtomicBool,
+    /// Its endpoints, when it has several ([`Client::balance`](crate::Client::balance)).
+    pub(crate) endpoints: OnceLock<Arc<EndpointSet>>,
 }
 
 impl Origin {
@@ -82,6 +85,13 @@ impl Origins {
             .len()
     }
 
+    /// `url`'s origin, if the map has it.
+    pub(crate) fn find(&self, url: &Url) -> Option<Arc<Origin>> {
+        let key = origin_key(url);
+        let origins = self.map.read().unwrap_or_else(PoisonError::into_inner);
+        origins.get(&*key).cloned()
+    }
+
     /// The state of `url`'s origin breaker (`Closed` if no call went there
     /// yet); `None` when the breaker is disabled.
     pub(crate) fn state(&self, url: &Url) -> Option<State> {
@@ -120,6 +130,7 @@ impl Origins {
                 budget: config.retry_budget.as_ref().map(Budget::new),
                 last_used: AtomicU64::new(now_ms),
                 pinned: AtomicBool::new(false),
+                endpoints: OnceLock::new(),
             })
         });
         origin.last_used.store(now_ms, Ordering::Relaxed);

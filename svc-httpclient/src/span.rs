@@ -27,15 +27,22 @@ use tracing::Span;
 use tracing::field::Empty;
 use url::Url;
 
+use crate::endpoint::Endpoint;
 use crate::error::{Error, error_chain};
 
 /// One client span per attempt (OpenTelemetry HTTP client conventions),
 /// a child of `parent` when it is given and enabled, else of the caller's
 /// current span.
+///
+/// With an `endpoint` (an origin with several), `url.full`,
+/// `server.address` and `server.port` are those of the URL the attempt
+/// requests there, and `network.peer.address` is the endpoint's address
+/// when it is known before connecting.
 pub(crate) fn attempt_span(
     parent: Option<&Span>,
     method: &Method,
     url: &Url,
+    endpoint: Option<&Endpoint>,
     resend_count: u32,
     peer_service: Option<&str>,
 ) -> Span {
@@ -48,6 +55,8 @@ pub(crate) fn attempt_span(
         return Span::none();
     }
     let parent = parent.and_then(Span::id);
+    let endpoint_url = endpoint.map(|e| e.url(url));
+    let url = endpoint_url.as_deref().unwrap_or(url);
     // A span's name is part of its static metadata, so each name needs its
     // own `info_span!` call site, and so does each kind of parent (explicit
     // or contextual): the macro writes the field list once for all of them.
@@ -80,6 +89,7 @@ pub(crate) fn attempt_span(
                 "http.response.status_code" = Empty,
                 "http.request.resend_count" = Empty,
                 "error.type" = Empty,
+                "network.peer.address" = Empty,
             )
         };
     }
@@ -94,6 +104,9 @@ pub(crate) fn attempt_span(
     };
     if resend_count > 0 {
         span.record("http.request.resend_count", i64::from(resend_count));
+    }
+    if let Some(peer) = endpoint.and_then(Endpoint::peer) {
+        span.record("network.peer.address", peer);
     }
     span
 }

@@ -41,5 +41,8 @@ mod trace;
 
 pub use body::{BodyFault, GOOD_BODY, body_faults};
 pub use listeners::{RawServer, closed_port, resetting, stalling};
-pub use server::{Seen, Server, always, recording_server, serve, serve_router, statuses};
+pub use server::{
+    Seen, Server, always, recording_server, serve, serve_on, serve_router, serve_router_on,
+    statuses,
+};
 pub use trace::{Event, Events, SpanRecord, Spans, capture};

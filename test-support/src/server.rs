@@ -145,9 +145,38 @@ where
 /// panics in its handlers like [`serve`]. Handlers can take
 /// `Extension<Seen>` to learn their request's number.
 pub async fn serve_router(router: Router) -> Server {
-    let listener = TcpListener::bind("127.0.0.1:0")
+    serve_router_on(SocketAddr::from(([127, 0, 0, 1], 0)), router).await
+}
+
+/// Like [`serve`], listening on `addr` (a loopback address): replicas of
+/// one service on `127.0.0.1`, `127.0.0.2` and `127.0.0.3` with the same
+/// port, as the addresses a host name resolves to.
+///
+/// # Panics
+///
+/// If `addr` cannot be bound.
+pub async fn serve_on<F, Fut, R>(addr: SocketAddr, handler: F) -> Server
+where
+    F: Fn(Seen) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: IntoResponse,
+{
+    let app = Router::new().fallback(move |Extension(seen): Extension<Seen>| {
+        let handler = handler.clone();
+        async move { handler(seen).await.into_response() }
+    });
+    serve_router_on(addr, app).await
+}
+
+/// Like [`serve_router`], listening on `addr`.
+///
+/// # Panics
+///
+/// If `addr` cannot be bound.
+pub async fn serve_router_on(addr: SocketAddr, router: Router) -> Server {
+    let listener = TcpListener::bind(addr)
         .await
-        .expect("bind 127.0.0.1:0");
+        .unwrap_or_else(|e| panic!("bind {addr}: {e}"));
     let addr = listener.local_addr().expect("local address");
     let record = Arc::new(Record::default());
     let app = Router::new()

@@ -115,6 +115,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         // see it; unpublished siblings resolve from the workspace.
         let (published, unpublished) = members()?;
         forget_unpacked(&published);
+        forget_built(&published, &crate::demo::target_dir());
         let mut package = cargo();
         package.args(["package", "--workspace", "--locked"]);
         for (name, _) in unpublished {
@@ -194,6 +195,46 @@ fn forget_unpacked(crates: &[(String, String)]) {
                 println!(
                     "==> package: forgot a stale unpacked {}",
                     unpacked.display()
+                );
+            }
+        }
+    }
+}
+
+/// Removes cargo's builds of the registry copies of our own crates (see
+/// [`forget_unpacked`]) from `target`'s fingerprints. Cargo takes a
+/// registry crate of a given name and version to be immutable and never
+/// checks its files, so a build from an earlier run's copy stays fresh, and
+/// the next crate is verified against the earlier sources (a function added
+/// to svc-discovery is then "not found" when svc-client is verified). Those
+/// builds are the ones whose dep-info lists no source file; the
+/// workspace's own builds (which list theirs) stay.
+fn forget_built(crates: &[(String, String)], target: &std::path::Path) {
+    for profile in ["debug", "release"] {
+        let Ok(entries) = std::fs::read_dir(target.join(profile).join(".fingerprint")) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let file_name = entry.file_name();
+            let Some(dir) = file_name.to_str() else {
+                continue;
+            };
+            let Some((name, _)) = crates.iter().find(|(name, _)| {
+                dir.strip_prefix(name.as_str())
+                    .and_then(|rest| rest.strip_prefix('-'))
+                    .is_some_and(|hash| hash.bytes().all(|b| b.is_ascii_hexdigit()))
+            }) else {
+                continue;
+            };
+            let dep_info = entry
+                .path()
+                .join(format!("dep-lib-{}", name.replace('-', "_")));
+            let from_registry =
+                std::fs::read(&dep_info).is_ok_and(|bytes| !bytes.windows(3).any(|w| w == b".rs"));
+            if from_registry && std::fs::remove_dir_all(entry.path()).is_ok() {
+                println!(
+                    "==> package: forgot a stale build of a registry copy of {name} ({})",
+                    entry.path().display()
                 );
             }
         }

@@ -10,14 +10,15 @@ const HELP: &str = "\
 cargo xtask demo [--quick]
 
 Builds the demo services (auth-svc, chat-svc, profile-svc) and the driver,
-starts them on free ports of 127.0.0.1 and drives load through a failure
-scenario: healthy; chat down; auth failing; auth recovered. Prints one line
+starts them on free ports of 127.0.0.1 (auth-svc as three replicas) and
+drives load through a failure scenario: healthy; one auth replica down;
+chat down; auth failing; auth recovered. Prints one line
 per second, a summary table and the checks; writes target/demo/summary.txt,
 target/demo/timeline.svg and target/demo/logs/. Exits non-zero, naming the
 expectation, when one did not hold.
 
 Options:
-  --quick   the whole scenario in about 25 s (CI runs this); default about 1 minute
+  --quick   the whole scenario in about 30 s (CI runs this); default about 75 s
   -h, --help
 ";
 
@@ -84,7 +85,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 }
 
 /// Cargo's target directory: `CARGO_TARGET_DIR` if set, else `<root>/target`.
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) if !dir.is_empty() => {
             let dir = PathBuf::from(dir);

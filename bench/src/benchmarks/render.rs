@@ -108,6 +108,22 @@ pub fn render(
                 md,
                 "| outage amplification: requests per logical call against an all-503 server, facade with default settings | #7 | {measured} | < 1.5 | {result} |"
             );
+            let p2c = c.num("replicas.p2c.p99_ns");
+            let rr = c.num("replicas.round_robin.p99_ns");
+            let (measured, result) = match (p2c, rr) {
+                (Some(p), Some(r)) => (
+                    format!("p99 {} (round robin: {})", ns(p), ns(r)),
+                    verdict(p * 2.0 < r).to_owned(),
+                ),
+                _ => (
+                    "missing from compare output".to_owned(),
+                    "not measured".to_owned(),
+                ),
+            };
+            let _ = writeln!(
+                md,
+                "| one of three replicas 20 ms slower: p99 with P2C + peak EWMA vs round robin | #15 | {measured} | < half | {result} |"
+            );
         }
         None => {
             let _ = writeln!(

@@ -11,7 +11,9 @@
 //! flight (`concurrent`), and the traced suite (`traced`: every call in a
 //! caller span under `tracing-opentelemetry`, against a one-span floor and
 //! reqwest-middleware + reqwest-retry + reqwest-tracing). The outage table
-//! also has reqwest 0.13's own retry (`reqwest::retry::for_host`).
+//! also has reqwest 0.13's own retry (`reqwest::retry::for_host`). The
+//! replicas suite (`replicas`) calls three replicas, one 20 ms slower, with
+//! svc's balancing against round robin.
 //!
 //! Usage: `compare [--quick] [--json PATH] [--tsv PATH] [--markdown PATH]`
 //!
@@ -26,6 +28,7 @@ mod concurrent;
 mod healthy;
 mod memory;
 mod outage;
+mod replicas;
 mod traced;
 mod worker;
 
@@ -37,7 +40,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-const USAGE: &str = "usage: compare [--quick] [--json PATH] [--tsv PATH] [--markdown PATH]";
+const USAGE: &str =
+    "usage: compare [--quick] [--only replicas] [--json PATH] [--tsv PATH] [--markdown PATH]";
 
 #[derive(Debug)]
 struct Args {
@@ -46,6 +50,8 @@ struct Args {
     tsv: Option<PathBuf>,
     markdown: Option<PathBuf>,
     probe: Option<(Kind, String)>,
+    /// Run only this suite (`replicas`), to check it alone.
+    only: Option<String>,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -55,6 +61,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         tsv: None,
         markdown: None,
         probe: None,
+        only: None,
     };
     let path = |name: &str, value: Option<String>| {
         value
@@ -64,6 +71,10 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => parsed.quick = true,
+            "--only" => match args.next().as_deref() {
+                Some("replicas") => parsed.only = Some("replicas".to_owned()),
+                other => return Err(format!("`--only` takes `replicas`, not {other:?}\n{USAGE}")),
+            },
             "--json" => parsed.json = Some(path("--json", args.next())?),
             "--tsv" => parsed.tsv = Some(path("--tsv", args.next())?),
             "--markdown" => parsed.markdown = Some(path("--markdown", args.next())?),
@@ -106,6 +117,8 @@ struct Sizes {
     /// Memory: clients created, idle connections opened.
     clients: usize,
     connections: usize,
+    /// Replicas: requests per way of choosing the replica.
+    replicas: usize,
 }
 
 impl Sizes {
@@ -122,6 +135,7 @@ impl Sizes {
                 outage_calls: 160,
                 clients: 1_000,
                 connections: 100,
+                replicas: 1_000,
             }
         } else {
             Sizes {
@@ -135,6 +149,7 @@ impl Sizes {
                 outage_calls: 640,
                 clients: 1_000,
                 connections: 200,
+                replicas: 5_000,
             }
         }
     }
@@ -175,6 +190,13 @@ pub fn run(args: impl Iterator<Item = String>) -> ExitCode {
 
 async fn compare(args: &Args) -> Result<(), String> {
     let sizes = Sizes::new(args.quick);
+    if args.only.is_some() {
+        let mut flat = Flat::new();
+        let mut md = String::new();
+        let replicas = replicas::suite(&sizes, &mut flat, &mut md).await?;
+        println!("{replicas}");
+        return write_outputs(args, &flat, &md);
+    }
     let healthy = healthy::server(sizes.connections).await?;
     let base = healthy.url();
     let mut flat = Flat::new();
@@ -192,6 +214,10 @@ async fn compare(args: &Args) -> Result<(), String> {
     let outage = outage::suite(&sizes, &mut flat, &mut md).await?;
     println!("{outage}");
 
+    // ----- replicas
+    let replicas = replicas::suite(&sizes, &mut flat, &mut md).await?;
+    println!("{replicas}");
+
     // ----- memory
     let memory = memory::suite(&sizes, &base, &healthy, &mut flat, &mut md).await?;
     println!("{memory}");
@@ -205,12 +231,16 @@ async fn compare(args: &Args) -> Result<(), String> {
         let _ = writeln!(md, "- **{}**: {}", kind.name(), kind.describe());
     }
     healthy.shutdown().await;
+    write_outputs(args, &flat, &md)
+}
 
+/// Writes the figures where `args` asks.
+fn write_outputs(args: &Args, flat: &Flat, md: &str) -> Result<(), String> {
     if let Some(path) = &args.tsv {
         write(path, &flat.render())?;
     }
     if let Some(path) = &args.markdown {
-        write(path, &md)?;
+        write(path, md)?;
     }
     if let Some(path) = &args.json {
         let mut object = serde_json::Map::new();

@@ -87,7 +87,11 @@ impl Report {
                         format!("{} ok", pct(ok)),
                     ));
                 }
+                Kind::ReplicaDown => checks.extend(self.replica_down_checks(index, &tally)),
                 Kind::ChatDown => {
+                    if index > 0 && plan.phases[index - 1].kind == Kind::ReplicaDown {
+                        checks.push(self.replica_back_check(index));
+                    }
                     let degraded = tally.fraction(tally.degraded);
                     checks.push(check(
                         "chat down: no request failed",
@@ -109,6 +113,56 @@ impl Report {
         checks.extend(self.deadline_checks(plan));
         checks.push(self.trace_check(logs));
         checks
+    }
+
+    /// One auth replica (the last) answers 500: it is ejected, the others
+    /// serve, and the service's breaker never opens.
+    pub(super) fn replica_down_checks(&self, index: usize, tally: &Tally) -> Vec<Check> {
+        let ok = tally.fraction(tally.ok);
+        let after = &self.replica_calls_after_first[index];
+        let total: Option<u64> = after.iter().copied().sum();
+        let broken = after.last().copied().flatten();
+        let shown = after
+            .iter()
+            .map(|n| n.map_or("?".to_owned(), |n| n.to_string()))
+            .collect::<Vec<_>>()
+            .join("/");
+        vec![
+            check(
+                "auth replica down: ≥ 99.5% full profiles",
+                ok >= 0.995,
+                format!("{} ok", pct(ok)),
+            ),
+            check(
+                "auth replica down: the broken replica receives < 5% of auth's requests after the first second",
+                matches!((broken, total), (Some(b), Some(t)) if t > 0 && b * 20 < t),
+                format!("{shown} per replica"),
+            ),
+            check(
+                "auth replica down: auth's breaker stays closed",
+                !self.auth_open_seen[index],
+                if self.auth_open_seen[index] {
+                    "seen open".to_owned()
+                } else {
+                    "closed throughout".to_owned()
+                },
+            ),
+        ]
+    }
+
+    /// The replica broken in the phase before serves again once healed.
+    pub(super) fn replica_back_check(&self, index: usize) -> Check {
+        let calls = &self.replica_calls[index];
+        let total: Option<u64> = calls.iter().copied().sum();
+        let back = calls.last().copied().flatten();
+        check(
+            "chat down: the healed auth replica serves again",
+            back.is_some_and(|b| b > 0),
+            match (back, total) {
+                (Some(b), Some(t)) => format!("{b} of {t} auth requests"),
+                _ => "auth's stats unavailable".to_owned(),
+            },
+        )
     }
 
     pub(super) fn auth_failing_checks(&self, index: usize, tally: &mut Tally) -> Vec<Check> {
@@ -250,8 +304,18 @@ impl Report {
         let mut missing = Vec::new();
         let mut notes = Vec::new();
         for service in ["profile-svc", "auth-svc", "chat-svc"] {
-            let log = logs.join(format!("{service}.log"));
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            // auth-svc's replicas log to auth-svc.log, auth-svc-2.log, ...
+            let mut text =
+                std::fs::read_to_string(logs.join(format!("{service}.log"))).unwrap_or_default();
+            if service == "auth-svc" {
+                for replica in 2..=9 {
+                    if let Ok(more) =
+                        std::fs::read_to_string(logs.join(format!("{service}-{replica}.log")))
+                    {
+                        text.push_str(&more);
+                    }
+                }
+            }
             let mut lines = text.lines().filter(|line| line.contains(trace)).peekable();
             if lines.peek().is_none() {
                 missing.push(service);

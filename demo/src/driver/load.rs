@@ -38,13 +38,17 @@ pub(super) struct Sample {
 #[derive(Clone, Debug, Default)]
 pub(super) struct Tick {
     pub(super) debug: Option<DebugClients>,
+    /// Requests received by every auth replica together.
     pub(super) auth_requests: Option<u64>,
+    /// Requests received by each auth replica.
+    pub(super) replica_requests: Vec<Option<u64>>,
 }
 
 /// The run's base URLs and HTTP client.
 pub(super) struct Env {
     pub(super) http: reqwest::Client,
-    pub(super) auth: String,
+    /// The auth-svc replicas (one when attached to a single URL).
+    pub(super) auth: Vec<String>,
     pub(super) chat: String,
     pub(super) profile: String,
     /// The budget each request is sent with, in milliseconds; 0 for none.
@@ -106,11 +110,29 @@ impl Env {
     }
 
     pub(super) async fn tick(&self) -> Tick {
-        let (debug, auth) = tokio::join!(self.debug_clients(), self.stats(&self.auth));
+        let (debug, replica_requests) = tokio::join!(self.debug_clients(), self.auth_requests());
         Tick {
             debug,
-            auth_requests: auth.map(|s| s.requests),
+            auth_requests: replica_requests.iter().copied().sum(),
+            replica_requests,
         }
+    }
+
+    /// Requests received by each auth replica.
+    pub(super) async fn auth_requests(&self) -> Vec<Option<u64>> {
+        let mut requests = Vec::with_capacity(self.auth.len());
+        for base in &self.auth {
+            requests.push(self.stats(base).await.map(|s| s.requests));
+        }
+        requests
+    }
+
+    /// Sets `faults` on every auth replica.
+    async fn set_auth_faults(&self, faults: &Faults) -> Result<(), String> {
+        for base in &self.auth {
+            self.set_faults(base, faults).await?;
+        }
+        Ok(())
     }
 }
 
@@ -126,6 +148,11 @@ pub(super) struct Report {
     pub(super) windows: Vec<(Duration, Duration)>,
     /// Per phase: auth requests received during it.
     pub(super) auth_calls: Vec<Option<u64>>,
+    /// Per phase and auth replica: requests received after the phase's
+    /// first second (the time the balancer has to notice a fault).
+    pub(super) replica_calls_after_first: Vec<Vec<Option<u64>>>,
+    /// Per phase and auth replica: requests received during it.
+    pub(super) replica_calls: Vec<Vec<Option<u64>>>,
     /// Per phase: the breaker report when it started and when it ended.
     pub(super) debug_at_start: Vec<Option<DebugClients>>,
     pub(super) debug_at_end: Vec<Option<DebugClients>>,
@@ -147,6 +174,8 @@ pub(super) async fn drive(env: &Arc<Env>, plan: &Plan) -> Report {
         spans: Vec::new(),
         windows: Vec::new(),
         auth_calls: Vec::new(),
+        replica_calls_after_first: Vec::new(),
+        replica_calls: Vec::new(),
         debug_at_start: Vec::new(),
         debug_at_end: Vec::new(),
         auth_open_seen: Vec::new(),
@@ -165,7 +194,8 @@ pub(super) async fn drive(env: &Arc<Env>, plan: &Plan) -> Report {
     ));
 
     let mut collected = Vec::<Sample>::new();
-    let mut last_auth = env.stats(&env.auth).await.map(|s| s.requests);
+    let mut last_replicas = env.auth_requests().await;
+    let mut last_auth: Option<u64> = last_replicas.iter().copied().sum();
     let mut second = 0u64;
     for phase in &plan.phases {
         // The breakers as the phase begins (before its faults change anything).
@@ -175,6 +205,8 @@ pub(super) async fn drive(env: &Arc<Env>, plan: &Plan) -> Report {
             println!("  ! could not set up `{}`: {err}", phase.name);
         }
         let auth_at_start = tick.auth_requests;
+        let replicas_at_start = tick.replica_requests.clone();
+        let mut replicas_after_first: Option<Vec<Option<u64>>> = None;
         report.debug_at_start.push(tick.debug.clone());
         let phase_start = started.elapsed();
         if let Some(previous) = report.windows.last_mut() {
@@ -188,8 +220,23 @@ pub(super) async fn drive(env: &Arc<Env>, plan: &Plan) -> Report {
             describe(phase.kind)
         );
         println!(
-            "   {:>4} {:>5} {:>5} {:>5} {:>5} {:>5} {:>8} {:>8}  {:<9} {:<9} {:>6}",
-            "t", "req/s", "ok", "deg", "fail", "(503)", "p50", "p99", "auth cb", "chat cb", "→auth"
+            "   {:>4} {:>5} {:>5} {:>5} {:>5} {:>5} {:>8} {:>8}  {:<9} {:<9} {:>6}  {}",
+            "t",
+            "req/s",
+            "ok",
+            "deg",
+            "fail",
+            "(503)",
+            "p50",
+            "p99",
+            "auth cb",
+            "chat cb",
+            "→auth",
+            if env.auth.len() > 1 {
+                "per replica"
+            } else {
+                ""
+            }
         );
         let mut open_seen = false;
         let mut last_tick = tick;
@@ -211,6 +258,23 @@ pub(super) async fn drive(env: &Arc<Env>, plan: &Plan) -> Report {
             if tick.auth_requests.is_some() {
                 last_auth = tick.auth_requests;
             }
+            let per_replica: Vec<u64> = tick
+                .replica_requests
+                .iter()
+                .zip(&last_replicas)
+                .map(|(now, before)| match (before, now) {
+                    (Some(a), Some(b)) => b.saturating_sub(*a),
+                    _ => 0,
+                })
+                .collect();
+            for (last, now) in last_replicas.iter_mut().zip(&tick.replica_requests) {
+                if now.is_some() {
+                    *last = *now;
+                }
+            }
+            if replicas_after_first.is_none() {
+                replicas_after_first = Some(tick.replica_requests.clone());
+            }
             let state = |f: fn(&DebugClients) -> Option<String>| tick.debug.as_ref().and_then(f);
             let auth_state = state(|d| Some(d.auth.state.clone()));
             let chat_state = state(|d| d.chat.as_ref().map(|c| c.state.clone()));
@@ -223,8 +287,17 @@ pub(super) async fn drive(env: &Arc<Env>, plan: &Plan) -> Report {
                 });
             let p50 = tally.latency(50.0);
             let p99 = tally.latency(99.0);
+            let replicas = if per_replica.len() > 1 {
+                per_replica
+                    .iter()
+                    .map(|n| format!("+{n}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            } else {
+                String::new()
+            };
             println!(
-                "   {:>3}s {:>5} {:>5} {:>5} {:>5} {:>5} {:>8} {:>8}  {:<9} {:<9} {:>6}",
+                "   {:>3}s {:>5} {:>5} {:>5} {:>5} {:>5} {:>8} {:>8}  {:<9} {:<9} {:>6}  {replicas}",
                 second,
                 tally.total(),
                 tally.ok,
@@ -250,6 +323,7 @@ pub(super) async fn drive(env: &Arc<Env>, plan: &Plan) -> Report {
                 auth_calls,
                 // Filled in at the end, from auth-svc's work records.
                 auth_late_ms: None,
+                auth_replicas: per_replica,
             });
             last_tick = tick;
         }
@@ -264,18 +338,30 @@ pub(super) async fn drive(env: &Arc<Env>, plan: &Plan) -> Report {
                 (Some(a), Some(b)) => Some(b.saturating_sub(a)),
                 _ => None,
             });
+        let since = |from: &[Option<u64>]| -> Vec<Option<u64>> {
+            from.iter()
+                .zip(&last_tick.replica_requests)
+                .map(|(a, b)| Some(b.as_ref()?.saturating_sub(a.as_ref().copied()?)))
+                .collect()
+        };
+        report.replica_calls.push(since(&replicas_at_start));
+        report.replica_calls_after_first.push(since(
+            replicas_after_first
+                .as_deref()
+                .unwrap_or(&replicas_at_start),
+        ));
         report.debug_at_end.push(last_tick.debug);
         report.auth_open_seen.push(open_seen);
         if phase.kind == Kind::Healthy {
             // Read the backends' recent trace ids while the healthy phase's
             // requests are still among them.
-            for (base, set) in [
-                (&env.auth, &mut report.auth_traces),
-                (&env.chat, &mut report.chat_traces),
-            ] {
+            for base in &env.auth {
                 if let Some(stats) = env.stats(base).await {
-                    set.extend(stats.recent_trace_ids);
+                    report.auth_traces.extend(stats.recent_trace_ids);
                 }
+            }
+            if let Some(stats) = env.stats(&env.chat).await {
+                report.chat_traces.extend(stats.recent_trace_ids);
             }
         }
         println!();
@@ -293,10 +379,12 @@ pub(super) async fn drive(env: &Arc<Env>, plan: &Plan) -> Report {
         // auth-svc's slow work outlives the answers when nobody stops it:
         // let the last of it end, then read its records.
         tokio::time::sleep(Duration::from_millis(AUTH_SLOW_MS + 200)).await;
-        if let Some(stats) = env.stats(&env.auth).await {
-            for work in stats.recent_work {
-                if let Some(trace_id) = work.trace_id.clone() {
-                    report.auth_work.insert(trace_id, work);
+        for base in &env.auth {
+            if let Some(stats) = env.stats(base).await {
+                for work in stats.recent_work {
+                    if let Some(trace_id) = work.trace_id.clone() {
+                        report.auth_work.insert(trace_id, work);
+                    }
                 }
             }
         }
@@ -310,10 +398,22 @@ pub(super) async fn set_up(env: &Env, kind: Kind) -> Result<(), String> {
     let healthy = Faults::default();
     match kind {
         Kind::Healthy => {
-            env.set_faults(&env.auth, &healthy).await?;
+            env.set_auth_faults(&healthy).await?;
             env.set_faults(&env.chat, &healthy).await
         }
+        Kind::ReplicaDown => {
+            let failing = Faults {
+                status: Some(500),
+                ..Faults::default()
+            };
+            match env.auth.last() {
+                Some(last) => env.set_faults(last, &failing).await,
+                None => Ok(()),
+            }
+        }
         Kind::ChatDown => {
+            // The broken replica heals.
+            env.set_auth_faults(&healthy).await?;
             let reset = Faults {
                 reset: true,
                 ..Faults::default()
@@ -326,15 +426,15 @@ pub(super) async fn set_up(env: &Env, kind: Kind) -> Result<(), String> {
                 status: Some(500),
                 ..Faults::default()
             };
-            env.set_faults(&env.auth, &failing).await
+            env.set_auth_faults(&failing).await
         }
-        Kind::AuthRecovered => env.set_faults(&env.auth, &healthy).await,
+        Kind::AuthRecovered => env.set_auth_faults(&healthy).await,
         Kind::AuthSlow | Kind::AuthSlowUnbounded => {
             let slow = Faults {
                 latency_ms: AUTH_SLOW_MS,
                 ..Faults::default()
             };
-            env.set_faults(&env.auth, &slow).await?;
+            env.set_auth_faults(&slow).await?;
             env.set_propagation(kind == Kind::AuthSlow).await?;
             let budget = u64::try_from(BUDGET.as_millis()).unwrap_or(u64::MAX);
             env.budget_ms.store(budget, Ordering::Relaxed);

@@ -47,9 +47,14 @@ use svc_client::reqwest;
 ///
 /// A startup failure (a service did not start or become ready).
 pub async fn run(options: &Options, children: &mut Children) -> Result<bool, String> {
+    let replicas = match &options.attach {
+        Some(attach) => attach.auth.len(),
+        None => AUTH_REPLICAS,
+    };
     let plan = Plan::new(
         options.quick,
         options.attach.as_ref().map(|a| a.breaker_reset),
+        replicas,
     );
     let logs = options.out_dir.join("logs");
     std::fs::create_dir_all(if options.attach.is_some() {
@@ -62,7 +67,9 @@ pub async fn run(options: &Options, children: &mut Children) -> Result<bool, Str
         Some(attach) => {
             println!(
                 "svc demo: attached to profile-svc at {}, auth-svc at {}, chat-svc at {}",
-                attach.profile, attach.auth, attach.chat
+                attach.profile,
+                attach.auth.join(","),
+                attach.chat
             );
             println!(
                 "  assuming profile-svc's breaker opens for {:?} (--breaker-reset-ms)",
@@ -89,7 +96,7 @@ pub async fn run(options: &Options, children: &mut Children) -> Result<bool, Str
         profile,
         budget_ms: std::sync::atomic::AtomicU64::new(0),
     });
-    for base in [&env.auth, &env.chat, &env.profile] {
+    for base in env.auth.iter().chain([&env.chat, &env.profile]) {
         wait_ready(&env.http, base).await?;
     }
     println!(
@@ -135,27 +142,46 @@ pub async fn run(options: &Options, children: &mut Children) -> Result<bool, Str
     Ok(checks.iter().all(|c| c.passed))
 }
 
-/// Starts the three services as the platform would: each on a port of its
-/// own, profile-svc with its siblings' URLs. Returns the base URLs of
-/// profile-svc, auth-svc and chat-svc.
+/// How many replicas of auth-svc the demo runs.
+const AUTH_REPLICAS: usize = 3;
+
+/// Starts the services as the platform would: each on a port of its own
+/// (auth-svc as three replicas), profile-svc with its siblings' URLs
+/// (`AUTH_SVC_URL` lists the replicas). Returns the base URLs of
+/// profile-svc, the auth-svc replicas and chat-svc.
 fn start_services(
     options: &Options,
     plan: &Plan,
     logs: &Path,
     children: &mut Children,
-) -> Result<(String, String, String), String> {
+) -> Result<(String, Vec<String>, String), String> {
     let exe = |name: &str| {
         options
             .bin_dir
             .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
     };
-    println!("svc demo: starting auth-svc, chat-svc and profile-svc on 127.0.0.1");
-    let auth = children.spawn(
-        "auth-svc",
-        &exe("auth-svc"),
-        &[],
-        &logs.join("auth-svc.log"),
-    )?;
+    println!(
+        "svc demo: starting auth-svc (×{AUTH_REPLICAS}), chat-svc and profile-svc on 127.0.0.1"
+    );
+    let mut auth = Vec::with_capacity(AUTH_REPLICAS);
+    for replica in 1..=AUTH_REPLICAS {
+        // The first replica's log keeps the one-replica name.
+        let log = if replica == 1 {
+            "auth-svc.log".to_owned()
+        } else {
+            format!("auth-svc-{replica}.log")
+        };
+        auth.push(children.spawn(
+            &format!("auth-svc-{replica}"),
+            &exe("auth-svc"),
+            &[],
+            &logs.join(log),
+        )?);
+    }
+    let auth_list = auth
+        .iter()
+        .map(|addr| format!("http://{addr}"))
+        .collect::<Vec<_>>();
     let chat = children.spawn(
         "chat-svc",
         &exe("chat-svc"),
@@ -166,7 +192,7 @@ fn start_services(
     // each URL as svc-client reads them (`ClientConfig::apply_settings`).
     let reset = format!("{}ms", plan.breaker_reset.as_millis());
     let mut profile_env = vec![
-        ("AUTH_SVC_URL".to_owned(), format!("http://{auth}")),
+        ("AUTH_SVC_URL".to_owned(), auth_list.join(",")),
         ("CHAT_SVC_URL".to_owned(), format!("http://{chat}")),
     ];
     for prefix in ["AUTH_SVC", "CHAT_SVC"] {
@@ -201,7 +227,7 @@ fn start_services(
     );
     Ok((
         format!("http://{profile}"),
-        format!("http://{auth}"),
+        auth_list,
         format!("http://{chat}"),
     ))
 }

@@ -9,18 +9,19 @@ pub const USAGE: &str = "\
 demo [--quick] [--out-dir DIR]
 demo [--quick] [--out-dir DIR] --profile-url URL --auth-url URL --chat-url URL [--breaker-reset-ms MS]
 
-Starts auth-svc, chat-svc and profile-svc on free ports of 127.0.0.1, drives
-load on profile-svc through a failure scenario (healthy, chat down, auth
-failing, auth recovered), prints one line per second, checks every
+Starts auth-svc (three replicas), chat-svc and profile-svc on free ports of
+127.0.0.1, drives load on profile-svc through a failure scenario (healthy,
+one auth replica down, chat down, auth failing, auth recovered), prints one
+line per second, checks every
 expectation and writes DIR/summary.txt, DIR/timeline.svg and DIR/logs/.
 Given the three URLs, it starts nothing and drives services already running
 elsewhere (a cluster: see deploy/kubernetes/README.md) instead.
 
 Options:
-  --quick                the whole scenario in about 25 s (CI runs this)
+  --quick                the whole scenario in about 30 s (CI runs this)
   --out-dir DIR          where to write results (default: target/demo)
   --profile-url URL      profile-svc to drive (with --auth-url and --chat-url)
-  --auth-url URL         auth-svc whose faults and stats the driver uses
+  --auth-url URL[,URL..] auth-svc (its replicas) whose faults and stats the driver uses
   --chat-url URL         chat-svc whose faults and stats the driver uses
   --breaker-reset-ms MS  profile-svc's AUTH_SVC_BREAKER_RESET_TIMEOUT, in ms,
                          when attached (default 5000, as in deploy/kubernetes)
@@ -47,8 +48,8 @@ pub struct Options {
 pub struct Attach {
     /// profile-svc.
     pub profile: String,
-    /// auth-svc.
-    pub auth: String,
+    /// The auth-svc replicas (`--auth-url` takes a comma-separated list).
+    pub auth: Vec<String>,
     /// chat-svc.
     pub chat: String,
     /// profile-svc's breaker reset timeout (`AUTH_SVC_BREAKER_RESET_TIMEOUT`).
@@ -88,7 +89,14 @@ impl Options {
                 "--quick" => options.quick = true,
                 "--out-dir" => options.out_dir = value("a directory")?.into(),
                 "--profile-url" => profile = Some(base_url(&arg, value("a URL")?)?),
-                "--auth-url" => auth = Some(base_url(&arg, value("a URL")?)?),
+                "--auth-url" => {
+                    let list = value("a URL")?;
+                    auth = Some(
+                        list.split(',')
+                            .map(|url| base_url(&arg, url.trim().to_owned()))
+                            .collect::<Result<Vec<_>, _>>()?,
+                    );
+                }
                 "--chat-url" => chat = Some(base_url(&arg, value("a URL")?)?),
                 "--breaker-reset-ms" => {
                     let ms = value("milliseconds")?;

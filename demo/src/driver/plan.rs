@@ -5,6 +5,8 @@ use std::time::Duration;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Kind {
     Healthy,
+    /// One auth replica (the last) answers 500; the others are healthy.
+    ReplicaDown,
     ChatDown,
     AuthFailing,
     AuthRecovered,
@@ -41,18 +43,20 @@ impl Plan {
     /// The plan; `breaker_reset` is profile-svc's when the driver does not
     /// set it itself (attached), and the recovered phase lasts long enough
     /// for a trial and the settled part after it.
-    pub(super) fn new(quick: bool, breaker_reset: Option<Duration>) -> Plan {
-        let mut secs: [u64; 6] = if quick {
-            [4, 5, 6, 7, 3, 3]
+    /// With several auth `replicas`, a phase breaks one of them.
+    pub(super) fn new(quick: bool, breaker_reset: Option<Duration>, replicas: usize) -> Plan {
+        let mut secs: [u64; 7] = if quick {
+            [4, 4, 5, 6, 7, 3, 3]
         } else {
-            [10, 15, 18, 17, 8, 8]
+            [10, 10, 15, 18, 17, 8, 8]
         };
         let settle = Duration::from_secs(if quick { 3 } else { 6 });
         let breaker_reset = breaker_reset.unwrap_or(Duration::from_secs(if quick { 2 } else { 5 }));
         let needed = (breaker_reset + settle).as_secs() + 2;
-        secs[3] = secs[3].max(needed);
+        secs[4] = secs[4].max(needed);
         let phases = [
             (Kind::Healthy, "healthy"),
+            (Kind::ReplicaDown, "auth replica down"),
             (Kind::ChatDown, "chat down"),
             (Kind::AuthFailing, "auth failing"),
             (Kind::AuthRecovered, "auth recovered"),
@@ -61,6 +65,7 @@ impl Plan {
         ]
         .into_iter()
         .zip(secs)
+        .filter(|((kind, _), _)| *kind != Kind::ReplicaDown || replicas >= 2)
         .map(|((kind, name), secs)| Phase { kind, name, secs })
         .collect();
         Plan {
@@ -75,7 +80,12 @@ impl Plan {
 pub(super) fn describe(kind: Kind) -> &'static str {
     match kind {
         Kind::Healthy => "every service answers",
-        Kind::ChatDown => "chat-svc resets every connection: profiles degrade, nobody fails",
+        Kind::ReplicaDown => {
+            "the last auth-svc replica answers 500: it is ejected, the others serve, nobody fails"
+        }
+        Kind::ChatDown => {
+            "auth replica healed; chat-svc resets every connection: profiles degrade, nobody fails"
+        }
         Kind::AuthFailing => {
             "chat-svc back; auth-svc answers 500: the breaker opens, profile-svc fails fast"
         }
@@ -95,23 +105,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn quick_plan_fits_in_thirty_seconds() {
-        let plan = Plan::new(true, None);
+    fn quick_plan_stays_short() {
+        let plan = Plan::new(true, None, 3);
         let secs: u64 = plan.phases.iter().map(|p| p.secs).sum();
-        // The deadline phases add 6 s to the first four's 22.
-        assert!(secs <= 31, "{secs}");
+        // The replica phase adds 4 s and the deadline phases 6 s to the
+        // first four's 22.
+        assert!(secs <= 32, "{secs}");
         // Recovery needs a trial (after `breaker_reset`) before the settled part.
-        let recovered = plan.phases[3];
-        assert_eq!(recovered.kind, Kind::AuthRecovered);
+        let recovered = *plan
+            .phases
+            .iter()
+            .find(|p| p.kind == Kind::AuthRecovered)
+            .unwrap();
         assert!(plan.breaker_reset + plan.settle < Duration::from_secs(recovered.secs));
-        let full = Plan::new(false, None);
+        let full = Plan::new(false, None, 3);
         let secs: u64 = full.phases.iter().map(|p| p.secs).sum();
-        assert!((50..=86).contains(&secs), "{secs}");
+        assert!((60..=90).contains(&secs), "{secs}");
+        // One replica: no replica to break.
+        let single = Plan::new(true, None, 1);
+        assert!(single.phases.iter().all(|p| p.kind != Kind::ReplicaDown));
     }
 
     #[test]
     fn a_long_breaker_reset_lengthens_the_recovered_phase() {
-        let plan = Plan::new(true, Some(Duration::from_secs(10)));
+        let plan = Plan::new(true, Some(Duration::from_secs(10)), 3);
         let recovered = plan
             .phases
             .iter()

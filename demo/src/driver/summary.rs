@@ -11,7 +11,7 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{:<15} {:>5} {:>8} {:>7} {:>9} {:>7} {:>7} {:>8} {:>8} {:>13}",
+            "{:<17} {:>5} {:>8} {:>7} {:>9} {:>7} {:>7} {:>8} {:>8} {:>13}  per auth replica",
             "phase",
             "secs",
             "requests",
@@ -21,7 +21,7 @@ impl Report {
             "(503)",
             "p50",
             "p99",
-            "reached auth"
+            "reached auth",
         );
         for (index, phase) in plan.phases.iter().enumerate() {
             let mut t = self.tally(self.phase_samples(index));
@@ -29,9 +29,17 @@ impl Report {
                 Some(r) => format!("{r} ({})", pct_short(r, t.total())),
                 None => "?".to_owned(),
             };
+            let replicas = match self.replica_calls.get(index) {
+                Some(calls) if calls.len() > 1 => calls
+                    .iter()
+                    .map(|n| n.map_or("?".to_owned(), |n| n.to_string()))
+                    .collect::<Vec<_>>()
+                    .join("/"),
+                _ => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "{:<15} {:>5} {:>8} {:>7} {:>9} {:>7} {:>7} {:>8} {:>8} {:>13}",
+                "{:<17} {:>5} {:>8} {:>7} {:>9} {:>7} {:>7} {:>8} {:>8} {:>13}  {replicas}",
                 phase.name,
                 phase.secs,
                 t.total(),

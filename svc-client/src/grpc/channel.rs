@@ -136,7 +136,10 @@ pub(crate) struct Shared {
 impl Channel {
     /// A channel to `service` with the default [`ClientConfig`], its URL
     /// read from the environment (`auth-svc` → `AUTH_SVC_URL`), as
-    /// [`Client::new`] does.
+    /// [`Client::new`] does. A list of replicas in the variable is checked
+    /// whole, and the channel connects to the first: unlike the HTTP
+    /// [`Client`], a channel does not balance over replicas (yet); a host
+    /// name is resolved by tonic's connector.
     ///
     /// # Errors
     ///

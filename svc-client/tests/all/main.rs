@@ -19,6 +19,7 @@ mod no_ca_bundle;
 mod outcomes;
 mod paths;
 mod redaction;
+mod replicas;
 mod server;
 mod settings;
 mod trace;

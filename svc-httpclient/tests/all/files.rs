@@ -168,6 +168,18 @@ fn every_invalid_value_is_named() {
             "circuit_breaker = 5",
             "false (off), true (the defaults) or a table",
         ),
+        (
+            "endpoints = { refresh_interval = \"1ms\" }",
+            "`endpoints.refresh_interval` must be from 100ms to 10 minutes",
+        ),
+        (
+            "endpoints = { outlier = { max_ejection_percent = 101 } }",
+            "`endpoints.outlier.max_ejection_percent` must be at most 100",
+        ),
+        (
+            "endpoints = { resolver = \"x\" }",
+            "unknown field `resolver`",
+        ),
         ("default_headers = {}", "unknown field `default_headers`"),
         ("timout = \"1s\"", "unknown field `timout`"),
     ];
@@ -188,4 +200,39 @@ fn validate_checks_what_client_new_checks() {
         .unwrap_err();
     assert!(err.is_request(), "{err:?}");
     assert!(err.to_string().contains("half_open_max_calls"), "{err}");
+}
+
+#[test]
+fn endpoints_read_under_the_setters_names() {
+    use svc_httpclient::{EndpointsConfig, OutlierConfig};
+
+    let file = r#"
+        [endpoints]
+        resolve = false
+        refresh_interval = "5s"
+        default_rtt = "2ms"
+        decay = "1s"
+        [endpoints.outlier]
+        consecutive_failures = 3
+        base_ejection_time = "10s"
+        max_ejection_time = "1m"
+        max_ejection_percent = 50
+    "#;
+    let config: Config = toml::from_str(file).unwrap();
+    let expected = Config::default().endpoints(
+        EndpointsConfig::default()
+            .resolve(false)
+            .refresh_interval(Duration::from_secs(5))
+            .default_rtt(Duration::from_millis(2))
+            .decay(Duration::from_secs(1))
+            .outlier(
+                OutlierConfig::default()
+                    .consecutive_failures(3)
+                    .base_ejection_time(Duration::from_secs(10))
+                    .max_ejection_time(Duration::from_secs(60))
+                    .max_ejection_percent(50),
+            ),
+    );
+    assert!(same(&config, &expected), "{config:?}");
+    assert!(!same(&config, &Config::default()));
 }

@@ -6,6 +6,7 @@ mod budget;
 mod classification;
 mod config;
 mod deadline;
+mod endpoints;
 #[cfg(feature = "serde")]
 mod files;
 mod observability;
