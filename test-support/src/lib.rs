@@ -9,6 +9,8 @@
 //!   test** when a handler panicked: dropping a [`Server`] whose handler
 //!   panicked panics. [`statuses`], [`always`] and [`recording_server`] are
 //!   the usual canned answers.
+//! - `GrpcServer` (feature `grpc`): a real tonic server on `127.0.0.1:0`
+//!   with the services and layers the test gives it.
 //! - [`closed_port`]: an address with nothing listening (connection
 //!   refused).
 //! - [`resetting`] and [`stalling`]: raw listeners that read a request and
@@ -35,11 +37,15 @@
 //! ```
 
 mod body;
+#[cfg(feature = "grpc")]
+mod grpc;
 mod listeners;
 mod server;
 mod trace;
 
 pub use body::{BodyFault, GOOD_BODY, body_faults};
+#[cfg(feature = "grpc")]
+pub use grpc::{GrpcServer, Stop};
 pub use listeners::{RawServer, closed_port, resetting, stalling};
 pub use server::{
     Seen, Server, always, recording_server, serve, serve_on, serve_router, serve_router_on,

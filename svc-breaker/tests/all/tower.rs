@@ -338,13 +338,9 @@ mod grpc {
     use super::*;
 
     use std::error::Error as _;
-    use svc_test_support::closed_port;
-    use tokio::net::TcpListener;
-    use tokio::sync::oneshot;
-    use tokio::task::JoinHandle;
+    use svc_test_support::{GrpcServer, closed_port};
     use tonic::body::Body;
     use tonic::codegen::http::Response;
-    use tonic::transport::server::TcpIncoming;
     use tonic::transport::{Channel, Endpoint, Server};
     use tonic::{Code, Status};
     use tonic_health::pb::HealthCheckRequest;
@@ -383,36 +379,27 @@ mod grpc {
     /// service "" is SERVING; any other name is NOT_FOUND).
     struct HealthServer {
         url: String,
-        stop: Option<oneshot::Sender<()>>,
-        task: JoinHandle<()>,
+        server: GrpcServer,
     }
 
     impl HealthServer {
         async fn start() -> HealthServer {
             let (_reporter, service) = tonic_health::server::health_reporter();
-            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let url = format!("http://{}", listener.local_addr().unwrap());
-            let (stop, stopped) = oneshot::channel::<()>();
-            let task = tokio::spawn(async move {
+            let server = GrpcServer::start(|incoming, stop| {
                 Server::builder()
                     .add_service(service)
-                    .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
-                        let _ = stopped.await;
-                    })
-                    .await
-                    .expect("the health server failed");
-            });
+                    .serve_with_incoming_shutdown(incoming, stop)
+            })
+            .await;
             HealthServer {
-                url,
-                stop: Some(stop),
-                task,
+                url: server.url(),
+                server,
             }
         }
 
         /// Stops it and waits until it is gone.
-        async fn shut_down(mut self) {
-            let _ = self.stop.take().unwrap().send(());
-            (&mut self.task).await.unwrap();
+        async fn shut_down(self) {
+            self.server.shut_down().await;
         }
     }
 

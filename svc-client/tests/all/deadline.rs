@@ -612,6 +612,7 @@ mod grpc {
 
     use svc_client::grpc::Channel;
     use svc_client::{Error, Registry};
+    use svc_test_support::GrpcServer;
     use tonic::codegen::tokio_stream;
     use tonic::{Code, Request, Response, Status};
     use tonic_health::pb::health_client::HealthClient;
@@ -656,18 +657,15 @@ mod grpc {
         }
     }
 
-    /// A tonic server with the server layer on 127.0.0.1:0.
-    async fn start(health: Recording) -> SocketAddr {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let incoming = tonic::transport::server::TcpIncoming::from(listener);
-        tokio::spawn(
+    /// A tonic server on 127.0.0.1:0 running `health` behind the server layer.
+    async fn start(health: Recording) -> GrpcServer {
+        GrpcServer::start(|incoming, stop| {
             tonic::transport::Server::builder()
                 .layer(server::layer())
                 .add_service(HealthServer::new(health))
-                .serve_with_incoming(incoming),
-        );
-        addr
+                .serve_with_incoming_shutdown(incoming, stop)
+        })
+        .await
     }
 
     fn channel_to(addr: SocketAddr, config: ClientConfig) -> Channel {
@@ -697,7 +695,8 @@ mod grpc {
     #[tokio::test(start_paused = true)]
     async fn the_budget_reaches_a_tonic_server_through_the_channel() {
         let health = Recording::default();
-        let addr = start(health.clone()).await;
+        let grpc = start(health.clone()).await;
+        let addr = grpc.addr();
         let channel = channel_to(addr, fast_config());
         // Connect first, so the budget is not spent on the handshake.
         check(&channel).await.unwrap();
@@ -716,7 +715,8 @@ mod grpc {
     #[tokio::test(start_paused = true)]
     async fn a_grpc_call_cut_by_the_deadline_is_not_a_breaker_failure() {
         let health = Recording::default();
-        let addr = start(health.clone()).await;
+        let grpc = start(health.clone()).await;
+        let addr = grpc.addr();
         let channel = channel_to(addr, fast_config());
         check(&channel).await.unwrap();
         let breaker = channel.breaker().unwrap().clone();
@@ -751,7 +751,8 @@ mod grpc {
     #[tokio::test(start_paused = true)]
     async fn a_grpc_call_with_nothing_left_fails_at_once() {
         let health = Recording::default();
-        let addr = start(health.clone()).await;
+        let grpc = start(health.clone()).await;
+        let addr = grpc.addr();
         let channel = channel_to(addr, fast_config());
         let status = deadline::scope(Instant::now(), check(&channel))
             .await
@@ -766,7 +767,8 @@ mod grpc {
     #[tokio::test(start_paused = true)]
     async fn an_expired_grpc_timeout_is_shed_with_deadline_exceeded() {
         let health = Recording::default();
-        let addr = start(health.clone()).await;
+        let grpc = start(health.clone()).await;
+        let addr = grpc.addr();
         let http = reqwest::Client::builder()
             .http2_prior_knowledge()
             .build()

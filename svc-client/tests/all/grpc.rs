@@ -13,7 +13,7 @@ use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider};
 use svc_client::grpc::Channel;
 use svc_client::{Backoff, CircuitBreakerConfig, ClientConfig, Error, Registry, State};
-use svc_test_support::closed_port;
+use svc_test_support::{GrpcServer, closed_port};
 use tonic::codegen::tokio_stream;
 use tonic::{Code, Request, Response, Status};
 use tonic_health::pb::health_client::HealthClient;
@@ -98,16 +98,13 @@ impl Health for Scripted {
 }
 
 /// A tonic server on 127.0.0.1:0 running `health`.
-async fn start(health: Scripted) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let incoming = tonic::transport::server::TcpIncoming::from(listener);
-    tokio::spawn(
+async fn start(health: Scripted) -> GrpcServer {
+    GrpcServer::start(|incoming, stop| {
         tonic::transport::Server::builder()
             .add_service(HealthServer::new(health))
-            .serve_with_incoming(incoming),
-    );
-    addr
+            .serve_with_incoming_shutdown(incoming, stop)
+    })
+    .await
 }
 
 // ===== the client =====
@@ -138,7 +135,8 @@ async fn check(channel: &Channel, name: &str) -> Result<i32, Status> {
 #[tokio::test]
 async fn the_breaker_opens_after_five_unavailable_and_then_fails_fast() {
     let server = Scripted::default();
-    let addr = start(server.clone()).await;
+    let grpc = start(server.clone()).await;
+    let addr = grpc.addr();
     let channel = channel_to(addr, fast());
 
     for n in 1..=5 {
@@ -179,7 +177,8 @@ async fn the_breaker_opens_after_five_unavailable_and_then_fails_fast() {
 #[tokio::test]
 async fn caller_errors_leave_the_breaker_closed() {
     let server = Scripted::default();
-    let addr = start(server.clone()).await;
+    let grpc = start(server.clone()).await;
+    let addr = grpc.addr();
     let channel = channel_to(addr, fast());
     for _ in 0..6 {
         let status = check(&channel, "not_found").await.unwrap_err();
@@ -195,7 +194,8 @@ async fn caller_errors_leave_the_breaker_closed() {
 
 #[tokio::test]
 async fn internal_counts_as_a_failure() {
-    let addr = start(Scripted::default()).await;
+    let grpc = start(Scripted::default()).await;
+    let addr = grpc.addr();
     let config = fast().circuit_breaker(Some(CircuitBreakerConfig::default().failure_threshold(2)));
     let channel = channel_to(addr, config);
     for _ in 0..2 {
@@ -210,7 +210,8 @@ async fn internal_counts_as_a_failure() {
 #[tokio::test]
 async fn the_breaker_recovers_through_half_open() {
     let server = Scripted::default();
-    let addr = start(server.clone()).await;
+    let grpc = start(server.clone()).await;
+    let addr = grpc.addr();
     let clock = svc_breaker::ManualClock::new();
     let config = fast().circuit_breaker(Some(
         CircuitBreakerConfig::default()
@@ -261,7 +262,8 @@ fn otel() -> (
 async fn the_server_sees_the_callers_trace_and_a_bounded_grpc_timeout() {
     let (exporter, _provider, _guard) = otel();
     let server = Scripted::default();
-    let addr = start(server.clone()).await;
+    let grpc = start(server.clone()).await;
+    let addr = grpc.addr();
     let channel = channel_to(addr, fast().timeout(Duration::from_secs(2)));
 
     let caller = tracing::info_span!("handler");
@@ -317,7 +319,8 @@ async fn the_server_sees_the_callers_trace_and_a_bounded_grpc_timeout() {
 #[tokio::test]
 async fn a_shorter_timeout_of_the_request_is_sent_and_garbage_is_ignored() {
     let server = Scripted::default();
-    let addr = start(server.clone()).await;
+    let grpc = start(server.clone()).await;
+    let addr = grpc.addr();
     let channel = channel_to(addr, fast().timeout(Duration::from_secs(5)));
     let mut client = HealthClient::new(channel.clone());
 
@@ -342,7 +345,8 @@ async fn a_shorter_timeout_of_the_request_is_sent_and_garbage_is_ignored() {
 #[tokio::test]
 async fn a_call_past_its_deadline_is_deadline_exceeded_and_a_failure() {
     let server = Scripted::default();
-    let addr = start(server.clone()).await;
+    let grpc = start(server.clone()).await;
+    let addr = grpc.addr();
     let channel = channel_to(addr, fast().timeout(Duration::from_millis(200)));
     let status = check(&channel, "slow").await.unwrap_err();
     assert_eq!(status.code(), Code::DeadlineExceeded);
@@ -388,14 +392,16 @@ async fn a_closed_port_is_retried_max_retries_times_then_fails() {
 #[tokio::test]
 async fn an_idempotent_method_is_retried_after_unavailable() {
     let server = Scripted::default();
-    let addr = start(server.clone()).await;
+    let grpc = start(server.clone()).await;
+    let addr = grpc.addr();
     let channel = channel_to(addr, fast()).idempotent([CHECK]);
     assert_eq!(check(&channel, "flaky").await.unwrap(), 1);
     assert_eq!(server.hits(), 2, "the request was replayed once");
 
     // The same method, not marked: the first UNAVAILABLE is the answer.
     let server = Scripted::default();
-    let addr = start(server.clone()).await;
+    let grpc = start(server.clone()).await;
+    let addr = grpc.addr();
     let channel = channel_to(addr, fast());
     assert_eq!(
         check(&channel, "flaky").await.unwrap_err().code(),
@@ -407,7 +413,8 @@ async fn an_idempotent_method_is_retried_after_unavailable() {
 #[tokio::test]
 async fn a_caller_error_is_not_retried_even_when_idempotent() {
     let server = Scripted::default();
-    let addr = start(server.clone()).await;
+    let grpc = start(server.clone()).await;
+    let addr = grpc.addr();
     let channel = channel_to(addr, fast()).idempotent([CHECK]);
     check(&channel, "not_found").await.unwrap_err();
     check(&channel, "internal").await.unwrap_err();
@@ -431,7 +438,8 @@ async fn a_url_with_a_path_or_no_variable_is_an_error() {
 #[tokio::test]
 async fn a_cancelled_call_leaves_the_breaker_alone() {
     let server = Scripted::default();
-    let addr = start(server.clone()).await;
+    let grpc = start(server.clone()).await;
+    let addr = grpc.addr();
     let config = fast().circuit_breaker(Some(CircuitBreakerConfig::default().failure_threshold(1)));
     let channel = channel_to(addr, config);
     let call = check(&channel, "slow");
@@ -450,7 +458,8 @@ async fn a_cancelled_call_leaves_the_breaker_alone() {
 #[tokio::test]
 async fn every_status_but_ok_marks_the_client_span_as_error() {
     let (exporter, _provider, _guard) = otel();
-    let addr = start(Scripted::default()).await;
+    let grpc = start(Scripted::default()).await;
+    let addr = grpc.addr();
     let channel = channel_to(addr, fast());
     check(&channel, "not_found").await.unwrap_err();
     check(&channel, "ok").await.unwrap();
@@ -494,7 +503,8 @@ async fn attempts_and_calls_are_measured() {
     let provider = SdkMeterProvider::builder()
         .with_reader(PeriodicReader::builder(exporter.clone()).build())
         .build();
-    let addr = start(Scripted::default()).await;
+    let grpc = start(Scripted::default()).await;
+    let addr = grpc.addr();
     let channel = channel_to(addr, fast().meter(provider.meter("test"))).idempotent([CHECK]);
     check(&channel, "flaky").await.unwrap(); // UNAVAILABLE, then OK
     check(&channel, "not_found").await.unwrap_err();

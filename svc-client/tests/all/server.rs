@@ -179,12 +179,9 @@ mod axum_router {
 mod tonic_server {
     use super::*;
 
-    use tokio::net::TcpListener;
-    use tokio::sync::oneshot;
-    use tokio::task::JoinHandle;
+    use svc_test_support::GrpcServer;
     use tonic::Code;
     use tonic::codegen::http::uri::PathAndQuery;
-    use tonic::transport::server::TcpIncoming;
     use tonic::transport::{Channel, Endpoint, Server};
     use tonic_health::pb::health_client::HealthClient;
     use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
@@ -193,38 +190,26 @@ mod tonic_server {
     /// 127.0.0.1:0.
     struct HealthServer {
         channel: Channel,
-        stop: Option<oneshot::Sender<()>>,
-        task: JoinHandle<()>,
+        server: GrpcServer,
     }
 
     impl HealthServer {
         async fn start() -> HealthServer {
             let (_reporter, service) = tonic_health::server::health_reporter();
-            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let url = format!("http://{}", listener.local_addr().unwrap());
-            let (stop, stopped) = oneshot::channel::<()>();
-            let task = tokio::spawn(async move {
+            let server = GrpcServer::start(|incoming, stop| {
                 Server::builder()
                     .layer(svc_client::server::layer())
                     .add_service(service)
-                    .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
-                        let _ = stopped.await;
-                    })
-                    .await
-                    .expect("the health server failed");
-            });
-            let channel = Endpoint::from_shared(url).unwrap().connect_lazy();
-            HealthServer {
-                channel,
-                stop: Some(stop),
-                task,
-            }
+                    .serve_with_incoming_shutdown(incoming, stop)
+            })
+            .await;
+            let channel = Endpoint::from_shared(server.url()).unwrap().connect_lazy();
+            HealthServer { channel, server }
         }
 
-        async fn shut_down(mut self) {
+        async fn shut_down(self) {
             drop(self.channel);
-            let _ = self.stop.take().unwrap().send(());
-            (&mut self.task).await.unwrap();
+            self.server.shut_down().await;
         }
     }
 
