@@ -204,9 +204,7 @@ impl Client {
         let Some(base_url) = endpoints.first().cloned() else {
             return Err(Error::config("base_url", "no endpoint"));
         };
-        if config.decode_limit == 0 {
-            return Err(Error::config("decode_limit", "must be at least 1 byte"));
-        }
+        config.validate()?;
         let service: Arc<str> = Arc::from(service);
         let ClientConfig {
             http: http_config,
