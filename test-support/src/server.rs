@@ -134,11 +134,7 @@ where
     Fut: Future<Output = R> + Send + 'static,
     R: IntoResponse,
 {
-    let app = Router::new().fallback(move |Extension(seen): Extension<Seen>| {
-        let handler = handler.clone();
-        async move { handler(seen).await.into_response() }
-    });
-    serve_router(app).await
+    serve_on(SocketAddr::from(([127, 0, 0, 1], 0)), handler).await
 }
 
 /// Starts a server for `router`, recording every request and catching

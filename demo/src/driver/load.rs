@@ -59,26 +59,20 @@ impl Env {
     /// Switches profile-svc's deadline propagation to auth-svc.
     pub(super) async fn set_propagation(&self, propagate: bool) -> Result<(), String> {
         let url = format!("{}/admin/deadlines", self.profile);
-        let resp = self
-            .http
-            .post(&url)
-            .json(&Deadlines { propagate })
-            .send()
-            .await
-            .map_err(|err| format!("POST {url}: {err}"))?;
-        if resp.status().is_success() {
-            Ok(())
-        } else {
-            Err(format!("POST {url}: {}", resp.status()))
-        }
+        self.post_admin(&url, &Deadlines { propagate }).await
     }
 
     pub(super) async fn set_faults(&self, base: &str, faults: &Faults) -> Result<(), String> {
-        let url = format!("{base}/admin/faults");
+        self.post_admin(&format!("{base}/admin/faults"), faults)
+            .await
+    }
+
+    /// POSTs `body` as JSON to an admin endpoint; an error names the URL.
+    async fn post_admin(&self, url: &str, body: &impl serde::Serialize) -> Result<(), String> {
         let resp = self
             .http
-            .post(&url)
-            .json(faults)
+            .post(url)
+            .json(body)
             .send()
             .await
             .map_err(|err| format!("POST {url}: {err}"))?;
