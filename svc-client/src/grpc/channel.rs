@@ -120,9 +120,11 @@ pub(crate) struct Shared {
     /// service name, breaker (with the transition log and metrics) and
     /// instruments.
     pub(crate) client: Client,
-    endpoint: Endpoint,
+    /// One per replica (the first is the base URL's).
+    endpoints: Vec<Endpoint>,
     /// The connection, made lazily on the first call (tonic spawns its
-    /// worker on the runtime of that call).
+    /// worker on the runtime of that call): over several replicas, tonic's
+    /// balancer.
     transport: OnceLock<tonic::transport::Channel>,
     policy: svc_httpclient::RetryPolicy,
     pub(crate) server_address: Box<str>,
@@ -136,10 +138,13 @@ pub(crate) struct Shared {
 impl Channel {
     /// A channel to `service` with the default [`ClientConfig`], its URL
     /// read from the environment (`auth-svc` → `AUTH_SVC_URL`), as
-    /// [`Client::new`] does. A list of replicas in the variable is checked
-    /// whole, and the channel connects to the first: unlike the HTTP
-    /// [`Client`], a channel does not balance over replicas (yet); a host
-    /// name is resolved by tonic's connector.
+    /// [`Client::new`] does. A list of replicas in the variable
+    /// (`http://a:50051,http://b:50051`) is spread over by tonic's balancer
+    /// (power of two choices over pending requests, one connection per
+    /// replica); the HTTP [`Client`]'s peak-EWMA balancing and outlier
+    /// ejection are not applied to gRPC, and the breaker, retries and
+    /// metrics see the replicas as one service. A host name is resolved by
+    /// tonic's connector, one connection to one of its addresses.
     ///
     /// # Errors
     ///
@@ -157,8 +162,8 @@ impl Channel {
     ///
     /// As [`Channel::new`], and [`Error::is_config`] for an invalid `config`.
     pub fn with_config(service: &str, config: ClientConfig) -> Result<Channel, Error> {
-        let base_url = svc_discovery::lookup(service).map_err(Error::from)?;
-        Channel::build(service, base_url, config)
+        let replicas = svc_discovery::endpoints(service).map_err(Error::from)?;
+        Channel::build(service, replicas, config)
     }
 
     /// A channel to `service` with `config`, its URL taken from `registry`.
@@ -186,40 +191,33 @@ impl Channel {
         service: &str,
         config: ClientConfig,
     ) -> Result<Channel, Error> {
-        let base_url = registry.lookup(service).map_err(Error::from)?;
-        Channel::build(service, base_url, config)
+        let replicas = registry.endpoints(service).map_err(Error::from)?;
+        Channel::build(service, replicas, config)
     }
 
-    fn build(service: &str, base_url: Url, config: ClientConfig) -> Result<Channel, Error> {
+    /// A channel over `replicas` (discovery's list: one URL or more, the
+    /// same scheme and path).
+    fn build(service: &str, replicas: Vec<Url>, config: ClientConfig) -> Result<Channel, Error> {
+        let Some(base_url) = replicas.first().cloned() else {
+            return Err(Error::config("base_url", "no endpoint"));
+        };
         if !matches!(base_url.path(), "" | "/") {
             return Err(Error::config(
                 "base_url",
                 "a gRPC service is addressed by scheme, host and port: remove the path from its URL",
             ));
         }
+        let endpoints = replicas
+            .iter()
+            .map(tonic_endpoint)
+            .collect::<Result<Vec<_>, _>>()?;
         let client = Client::build(service, base_url, config)?;
         let url = client.base_url();
         let host = url.host_str().unwrap_or_default();
         let port = url.port_or_known_default().unwrap_or_default();
-        // Discovery's URL is `scheme://host[:port]/`, credentials stripped
-        // from what is printed: the authority alone goes to tonic.
-        let origin = match url.port() {
-            Some(port) => format!("{}://{host}:{port}", url.scheme()),
-            None => format!("{}://{host}", url.scheme()),
-        };
-        let mut endpoint = Endpoint::from_shared(origin)
-            .map_err(|e| Error::config("base_url", format!("not a gRPC endpoint: {e}")))?;
-        if url.scheme() == "https" {
-            let tls = ClientTlsConfig::new()
-                .with_native_roots()
-                .domain_name(host.trim_start_matches('[').trim_end_matches(']'));
-            endpoint = endpoint
-                .tls_config(tls)
-                .map_err(|e| Error::config("tls", format!("could not be set up: {e}")))?;
-        }
         let policy = client.inner.http.retry_policy(url);
         let shared = Shared {
-            endpoint,
+            endpoints,
             transport: OnceLock::new(),
             policy,
             server_address: Box::from(host),
@@ -394,6 +392,28 @@ enum Last {
     Failed(GrpcProblem, Option<tonic::transport::Error>),
 }
 
+/// The tonic endpoint of one replica's URL: its authority alone (the URL
+/// may carry credentials, which are not tonic's business), with TLS for
+/// `https` checking the certificate against the URL's host.
+fn tonic_endpoint(url: &Url) -> Result<Endpoint, Error> {
+    let host = url.host_str().unwrap_or_default();
+    let origin = match url.port() {
+        Some(port) => format!("{}://{host}:{port}", url.scheme()),
+        None => format!("{}://{host}", url.scheme()),
+    };
+    let mut endpoint = Endpoint::from_shared(origin)
+        .map_err(|e| Error::config("base_url", format!("not a gRPC endpoint: {e}")))?;
+    if url.scheme() == "https" {
+        let tls = ClientTlsConfig::new()
+            .with_native_roots()
+            .domain_name(host.trim_start_matches('[').trim_end_matches(']'));
+        endpoint = endpoint
+            .tls_config(tls)
+            .map_err(|e| Error::config("tls", format!("could not be set up: {e}")))?;
+    }
+    Ok(endpoint)
+}
+
 async fn call(
     shared: Arc<Shared>,
     transport: Option<tonic::transport::Channel>,
@@ -405,7 +425,10 @@ async fn call(
     let transport = transport.unwrap_or_else(|| {
         shared
             .transport
-            .get_or_init(|| shared.endpoint.connect_lazy())
+            .get_or_init(|| match &shared.endpoints[..] {
+                [one] => one.connect_lazy(),
+                many => tonic::transport::Channel::balance_list(many.iter().cloned()),
+            })
             .clone()
     });
     let start = Instant::now();

@@ -562,3 +562,60 @@ async fn attempts_and_calls_are_measured() {
     );
     assert_eq!(count(&calls, &["svc.outcome=error"]), 0, "{calls:?}");
 }
+
+// ===== replicas =====
+
+#[tokio::test]
+async fn a_list_of_replicas_spreads_the_calls_over_all_of_them() {
+    let replicas: Vec<Scripted> = (0..3).map(|_| Scripted::default()).collect();
+    let mut servers = Vec::new();
+    for replica in &replicas {
+        servers.push(start(replica.clone()).await);
+    }
+    let list = servers
+        .iter()
+        .map(|s| format!("http://{}", s.addr()))
+        .collect::<Vec<_>>()
+        .join(",");
+    let registry = Registry::from_vars([("AUTH_SVC_URL", list)]);
+    let channel = Channel::from_registry(&registry, "auth-svc", fast()).unwrap();
+    for _ in 0..90 {
+        assert_eq!(check(&channel, "ok").await.unwrap(), 1);
+    }
+    let hits: Vec<usize> = replicas.iter().map(Scripted::hits).collect();
+    assert_eq!(hits.iter().sum::<usize>(), 90, "{hits:?}");
+    // Uniform in expectation (30 each); fewer than 5 for any one of them
+    // is a chance below one in a billion.
+    assert!(hits.iter().all(|&n| n >= 5), "{hits:?}");
+    // The breaker and the metrics see one service.
+    assert_eq!(channel.circuit_state(), Some(State::Closed));
+}
+
+#[tokio::test]
+async fn a_list_with_a_path_is_refused_like_a_single_url() {
+    let registry = Registry::from_vars([(
+        "AUTH_SVC_URL",
+        "http://127.0.0.1:50051/api,http://127.0.0.2:50051/api",
+    )]);
+    let err = Channel::from_registry(&registry, "auth-svc", ClientConfig::default()).unwrap_err();
+    assert!(err.is_config(), "{err}");
+}
+
+#[tokio::test]
+async fn a_replica_that_refuses_connections_is_retried_on_the_others() {
+    let replicas: Vec<Scripted> = (0..2).map(|_| Scripted::default()).collect();
+    let mut urls = vec![format!("http://{}", closed_port())];
+    let mut servers = Vec::new();
+    for replica in &replicas {
+        let server = start(replica.clone()).await;
+        urls.push(format!("http://{}", server.addr()));
+        servers.push(server);
+    }
+    let registry = Registry::from_vars([("AUTH_SVC_URL", urls.join(","))]);
+    let channel = Channel::from_registry(&registry, "auth-svc", fast()).unwrap();
+    for i in 0..30 {
+        let status = check(&channel, "ok").await;
+        assert_eq!(status.as_ref().ok(), Some(&1), "call {i}: {status:?}");
+    }
+    assert_eq!(replicas.iter().map(Scripted::hits).sum::<usize>(), 30);
+}
