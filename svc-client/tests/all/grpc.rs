@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
-use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider};
+use crate::support::otel;
+use opentelemetry::trace::TraceContextExt;
 use svc_client::grpc::Channel;
 use svc_client::{Backoff, CircuitBreakerConfig, ClientConfig, Error, Registry, State};
 use svc_test_support::{GrpcServer, closed_port};
@@ -21,7 +21,6 @@ use tonic_health::pb::health_server::{Health, HealthServer};
 use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::layer::SubscriberExt;
 
 const CHECK: &str = "/grpc.health.v1.Health/Check";
 
@@ -240,23 +239,6 @@ async fn the_breaker_recovers_through_half_open() {
 }
 
 // ===== deadline and trace =====
-
-/// A subscriber (this thread only) exporting OpenTelemetry spans to memory.
-fn otel() -> (
-    InMemorySpanExporter,
-    SdkTracerProvider,
-    tracing::subscriber::DefaultGuard,
-) {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_sampler(Sampler::AlwaysOn)
-        .with_simple_exporter(exporter.clone())
-        .build();
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-    let guard = tracing::subscriber::set_default(subscriber);
-    (exporter, provider, guard)
-}
 
 #[tokio::test]
 async fn the_server_sees_the_callers_trace_and_a_bounded_grpc_timeout() {

@@ -5,29 +5,13 @@
 use std::future::IntoFuture;
 use std::sync::{Arc, Mutex};
 
-use crate::support::{Seen, Server, client_for, fast_config, serve, serve_router};
+use crate::support::{Seen, Server, client_for, fast_config, otel, serve, serve_router};
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
-use opentelemetry::trace::{SpanId, TraceContextExt, TraceId, TracerProvider as _};
-use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider, SpanData};
+use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
+use opentelemetry_sdk::trace::SpanData;
 use tracing::Instrument;
-use tracing::subscriber::DefaultGuard;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::layer::SubscriberExt;
-
-/// Installs (for this thread only) a subscriber exporting OpenTelemetry
-/// spans to memory.
-fn otel() -> (InMemorySpanExporter, SdkTracerProvider, DefaultGuard) {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_sampler(Sampler::AlwaysOn)
-        .with_simple_exporter(exporter.clone())
-        .build();
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-    let guard = tracing::subscriber::set_default(subscriber);
-    (exporter, provider, guard)
-}
 
 fn parse(traceparent: &str) -> (TraceId, SpanId, &str) {
     let parts: Vec<&str> = traceparent.split('-').collect();
